@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Finds every *.test.ts under src/ and test/ (or the paths given) and runs them with Node's own
+// test runner through tsx. Node 20's --test takes no globs, hence this file.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function collect(path, out) {
+  const st = statSync(path);
+  if (st.isFile()) {
+    if (path.endsWith('.test.ts')) out.push(path);
+    return;
+  }
+  for (const name of readdirSync(path).sort()) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    collect(join(path, name), out);
+  }
+}
+
+const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['src', 'test'];
+const files = [];
+for (const root of roots) collect(root, files);
+if (files.length === 0) {
+  console.error('no test files found under', roots.join(', '));
+  process.exit(1);
+}
+const args = ['--import', 'tsx', '--test', `--test-concurrency=${process.env.ZETA_TEST_CONCURRENCY ?? '2'}`];
+if (process.env.ZETA_TEST_REPORTER) args.push(`--test-reporter=${process.env.ZETA_TEST_REPORTER}`);
+const r = spawnSync(process.execPath, [...args, ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

@@ -1,0 +1,148 @@
+/**
+ * One configuration schema, parsed once and frozen. Sources, lowest to highest precedence:
+ * defaults < config file (JSON) < ZETA_* environment variables < flags. Unknown keys are rejected
+ * with their names. A secret can be given as `<KEY>_FILE` (env) / `<key>File` (file, flags): the
+ * value is read from that file, so it never sits in the process list or the config.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ZetaError } from './errors.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const hostname = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or IP address');
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('.zeta'),
+  trustDomain: z.string().min(1).max(255).regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a lower-case DNS-like name (SPIFFE trust domain)').default('zeta.local'),
+  bindAddress: hostname.default('127.0.0.1'),
+  /** Host name devices and clients use to reach this server; goes into AIA/CDP URLs and the server certificate. */
+  publicHost: hostname.default('localhost'),
+  /** Extra names for the server certificate, comma separated. */
+  serverNames: z.string().default(''),
+  apiPort: port.default(8443),
+  pkiHttpPort: port.default(8080),
+  mqttPort: port.default(8883),
+  /** `sqlite` (file in the data directory) or a `postgres://` URL. Secret: use ZETA_DATABASE_URL_FILE. */
+  databaseUrl: z.string().min(1).default('sqlite'),
+  /** PostgreSQL schema to use (created if missing). */
+  databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
+  certLifetimeDays: z.coerce.number().int().min(1).max(397).default(30),
+  /** Renew when less than this share of the lifetime is left (agent side default). */
+  renewBeforeDays: z.coerce.number().int().min(0).max(396).default(10),
+  enrollmentTokenTtlHours: z.coerce.number().int().min(1).max(24 * 90).default(72),
+  crlNextUpdateHours: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  ocspValidityHours: z.coerce.number().int().min(1).max(24 * 7).default(4),
+  maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  maxCsrBytes: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+  changeFeedIntervalMs: z.coerce.number().int().min(20).max(5000).default(200),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = Partial<Record<keyof z.infer<typeof configSchema>, unknown>>;
+
+const KEYS = Object.keys(configSchema.shape) as (keyof ZetaConfig)[];
+const SECRET_KEYS = new Set<keyof ZetaConfig>(['databaseUrl']);
+
+/** ZETA_* variables that configure the CLI as a client, not the server. */
+const CLIENT_ENV = new Set(['ZETA_SERVER', 'ZETA_TOKEN', 'ZETA_TOKEN_FILE', 'ZETA_CONFIG', 'ZETA_CA_FILE']);
+
+export function envName(key: string): string {
+  return 'ZETA_' + key.replace(/([A-Z])/g, '_$1').toUpperCase();
+}
+
+function readSecretFile(path: string, source: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new ZetaError('ZETA_ERR_CONFIG', `${source}: cannot read secret file ${path}`, { cause: e });
+  }
+}
+
+function fromObject(obj: Record<string, unknown>, source: string): ConfigInput {
+  const out: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined) continue;
+    if (k.endsWith('File') && SECRET_KEYS.has(k.slice(0, -4) as keyof ZetaConfig)) {
+      out[k.slice(0, -4)] = readSecretFile(String(v), source);
+    } else if ((KEYS as string[]).includes(k)) {
+      out[k] = v;
+    } else {
+      unknown.push(k);
+    }
+  }
+  if (unknown.length > 0) {
+    throw new ZetaError('ZETA_ERR_CONFIG', `${source}: unknown configuration key(s): ${unknown.join(', ')}`, { fields: { unknownKeys: unknown } });
+  }
+  return out as ConfigInput;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: Record<string, unknown> = {};
+  const byEnv = new Map(KEYS.map((k) => [envName(k), k]));
+  const unknown: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('ZETA_') || value === undefined) continue;
+    if (CLIENT_ENV.has(name) || name.startsWith('ZETA_TEST_')) continue;
+    const key = byEnv.get(name);
+    if (key !== undefined) {
+      out[key] = value;
+      continue;
+    }
+    if (name.endsWith('_FILE')) {
+      const base = byEnv.get(name.slice(0, -5));
+      if (base !== undefined && SECRET_KEYS.has(base)) {
+        out[base] = readSecretFile(value, name);
+        continue;
+      }
+    }
+    unknown.push(name);
+  }
+  if (unknown.length > 0) {
+    throw new ZetaError('ZETA_ERR_CONFIG', `environment: unknown ZETA_* variable(s): ${unknown.join(', ')}`, { fields: { unknownKeys: unknown } });
+  }
+  return out as ConfigInput;
+}
+
+export interface LoadConfigOptions {
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Explicit config file; otherwise ZETA_CONFIG, otherwise `<dataDir>/zeta.json` if it exists. */
+  file?: string;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): ZetaConfig {
+  const env = options.env ?? process.env;
+  const flagInput = fromObject(options.flags ?? {}, 'flags');
+  const envInput = fromEnv(env);
+  const dataDirGuess = String(flagInput.dataDir ?? envInput.dataDir ?? '.zeta');
+  const file = options.file ?? env.ZETA_CONFIG ?? join(dataDirGuess, 'zeta.json');
+  let fileInput: ConfigInput = {};
+  if (options.file !== undefined || env.ZETA_CONFIG !== undefined || existsSync(file)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ZetaError('ZETA_ERR_CONFIG', `config file ${file}: cannot read or parse JSON`, { cause: e });
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ZetaError('ZETA_ERR_CONFIG', `config file ${file}: must be a JSON object`);
+    }
+    fileInput = fromObject(parsed as Record<string, unknown>, `config file ${file}`);
+  }
+  const merged = { ...fileInput, ...envInput, ...flagInput };
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ZetaError('ZETA_ERR_CONFIG', `invalid configuration: ${problems.join('; ')}`, { fields: { problems } });
+  }
+  const cfg = { ...result.data, dataDir: resolve(result.data.dataDir) };
+  return Object.freeze(cfg);
+}
+
+/** A config for tests and embedding: defaults plus overrides, validated the same way. */
+export function makeConfig(overrides: ConfigInput = {}): ZetaConfig {
+  return loadConfig({ flags: overrides as Record<string, unknown>, env: {} });
+}
