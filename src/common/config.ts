@@ -28,8 +28,6 @@ export const configSchema = z.strictObject({
   /** PostgreSQL schema to use (created if missing). */
   databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
   certLifetimeDays: z.coerce.number().int().min(1).max(397).default(30),
-  /** Renew when less than this share of the lifetime is left (agent side default). */
-  renewBeforeDays: z.coerce.number().int().min(0).max(396).default(10),
   enrollmentTokenTtlHours: z.coerce.number().int().min(1).max(24 * 90).default(72),
   crlNextUpdateHours: z.coerce.number().int().min(1).max(24 * 30).default(24),
   ocspValidityHours: z.coerce.number().int().min(1).max(24 * 7).default(4),

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   ZETA_ERR_AUDIT_BROKEN: { status: 500, title: 'Audit chain verification failed', hint: 'Run `zeta audit verify` and investigate the reported entries.' },
   ZETA_ERR_IMPORT: { status: 400, title: 'Import refused', hint: 'Fix the reported rows; nothing was imported.' },
   ZETA_ERR_SERVER: { status: 502, title: 'Server request failed', hint: 'Check --server and the API token.' },
+  ZETA_ERR_POLICY_INVALID: { status: 400, title: 'Policy not accepted', hint: 'Fix the reported policy; the policy set was not loaded.' },
+  ZETA_ERR_ENTITY_INVALID: { status: 400, title: 'Entity data not accepted', hint: 'Fix the reported entity; the entity store was not changed.' },
 } as const satisfies Record<string, { status: number; title: string; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

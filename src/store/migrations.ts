@@ -93,6 +93,10 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('prev_hash', 'text', (c) => c.notNull())
           .addColumn('hash', 'text', (c) => c.notNull())
           .execute();
+        await db.schema.createIndex('audit_log_hash').on('audit_log').column('hash').execute();
+        await db.schema.createIndex('audit_log_actor').on('audit_log').column('actor').execute();
+        await db.schema.createIndex('audit_log_subject').on('audit_log').column('subject').execute();
+        await db.schema.createIndex('audit_log_action').on('audit_log').column('action').execute();
         await db.schema.createTable('audit_head')
           .addColumn('id', 'integer', (c) => c.primaryKey())
           .addColumn('seq', 'integer', (c) => c.notNull())

@@ -1,0 +1,5 @@
+export { ControlPlane } from './control-plane.js';
+export { startServer, buildApiApp, buildPkiApp, type ServeHandles } from './server.js';
+export { ROUTES, type ApiRoute } from './routes.js';
+export { ApiTokens, ROLES, type Role, type TokenInfo } from './tokens.js';
+export { openApiDocument } from './openapi.js';

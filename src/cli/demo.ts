@@ -1,0 +1,129 @@
+/**
+ * `npm start`: the demo on embedded defaults. A temporary data directory, a CA, the server, a few
+ * simulated devices that make keys and enroll over EST, one revoked, and the OCSP responder saying
+ * so — narrated. `--keep` leaves the server running afterwards so you can poke at it.
+ */
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { makeConfig } from '../common/config.js';
+import { ControlPlane, startServer } from '../api/index.js';
+import { enroll, checkOcsp } from '../agent/index.js';
+import { writeServeFiles } from './serve-files.js';
+
+const keep = process.argv.includes('--keep');
+const color = process.stdout.isTTY === true;
+const c = (code: number, s: string): string => (color ? `\u001b[${code}m${s}\u001b[0m` : s);
+const step = (n: number, s: string): void => console.log(`\n${c(1, `[${n}]`)} ${c(1, s)}`);
+const info = (s: string): void => console.log(`    ${s}`);
+
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (p: number): Promise<number> => new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(p, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+  return tryPort(preferred).catch(() => tryPort(0));
+}
+
+const FLEET = [
+  { name: 'lobby camera', type: 'camera', segment: 'cameras', keyType: 'p256' as const },
+  { name: 'floor 3 thermostat', type: 'thermostat', segment: 'building', keyType: 'p256' as const },
+  { name: 'server room lock', type: 'lock', segment: 'access', keyType: 'ed25519' as const },
+  { name: 'press line PLC', type: 'plc', segment: 'ot', keyType: 'p384' as const },
+  { name: 'warehouse sensor', type: 'sensor', segment: 'building', keyType: 'p256' as const },
+];
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'zeta-demo-'));
+  console.log(c(1, 'Zeta demo: device identity from enrollment to revocation'));
+  info(`data directory: ${dataDir} (SQLite, removed at the end${keep ? ' — kept with --keep' : ''})`);
+
+  step(1, 'zeta init: a root CA and an issuing CA (ECDSA P-256), the audit key, the first admin token');
+  const config = makeConfig({ dataDir, apiPort: await freePort(8443), pkiHttpPort: await freePort(8080), logLevel: 'silent' });
+  const cp = await ControlPlane.open(config, { requireCa: false });
+  const init = await cp.init('demo');
+  info(`root CA ${init.rootId}, issuing CA ${init.issuingId}, trust domain ${config.trustDomain}`);
+  info(`root fingerprint (SHA-256) ${cp.authority.rootFingerprint ?? ''}`);
+  info(`admin API token (shown once): ${init.adminToken.slice(0, 12)}…`);
+
+  step(2, 'zeta serve: HTTPS API + EST, HTTP CRL + OCSP');
+  const files = writeServeFiles(cp);
+  const h = await startServer(cp, { caBundlePath: files.caBundlePath, tls: files.tls, logLevel: 'silent' });
+  const api = h.apiUrl.replace('127.0.0.1', 'localhost');
+  info(`API  ${api}/api/v1   EST ${api}/.well-known/est`);
+  info(`OCSP ${h.pkiUrl}/ocsp   CA bundle ${files.caBundlePath}`);
+
+  step(3, `an operator registers ${FLEET.length} devices; each gets a one-time enrollment token`);
+  const devices = [];
+  for (const d of FLEET) {
+    const r = await cp.inventory.add({ name: d.name, type: d.type, segment: d.segment }, 'operator:demo');
+    devices.push({ ...d, id: r.device.id, token: r.enrollmentToken });
+    info(`${r.device.id.padEnd(24)} ${d.type.padEnd(11)} segment ${d.segment.padEnd(9)} token ${r.enrollmentToken.slice(0, 10)}…`);
+  }
+
+  step(4, 'each device makes its own key, checks the server against the CA pin in its token, and enrolls over EST');
+  const enrolled = [];
+  for (const d of devices) {
+    const out = join(dataDir, 'devices', d.id);
+    const t0 = performance.now();
+    const r = await enroll({ server: api, deviceId: d.id, token: d.token, outDir: out, keyType: d.keyType });
+    enrolled.push({ ...d, ...r });
+    info(`${c(32, '✔')} ${r.spiffeId.padEnd(46)} ${d.keyType.padEnd(7)} serial ${r.serial.slice(0, 12)}… ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+
+  step(5, 'an attacker replays a used token — refused, and audited');
+  const victim = devices[0]!;
+  try {
+    await enroll({ server: api, deviceId: victim.id, token: victim.token, outDir: join(dataDir, 'attacker'), keyType: 'p256' });
+    info(c(31, 'unexpectedly accepted'));
+  } catch (e) {
+    info(`${c(33, '✘')} ${(e as Error).message}`);
+  }
+
+  const target = enrolled[0]!;
+  const issuerPem = cp.authority.activeIssuing.row.cert_pem;
+  step(6, `OCSP before revocation: ${target.id}`);
+  const before = await checkOcsp({ ocspUrl: `${h.pkiUrl}/ocsp`, certPem: readFileSync(target.certPath, 'utf8'), issuerPem });
+  info(`OCSP responder says: ${c(32, before.status)} (signed by ${before.responder}, signature verified)`);
+
+  step(7, `the camera's key leaks: zeta device revoke ${target.id} --reason keyCompromise`);
+  const rv = await cp.inventory.revoke(target.id, 'keyCompromise', 'operator:demo');
+  info(`revoked certificate(s) ${rv.revokedSerials.map((s) => s.slice(0, 12) + '…').join(', ')}; device state ${rv.device.state}`);
+  const after = await checkOcsp({ ocspUrl: `${h.pkiUrl}/ocsp`, certPem: readFileSync(target.certPath, 'utf8'), issuerPem });
+  info(`OCSP responder says: ${c(31, after.status)}${after.revokedAt === undefined ? '' : ` at ${after.revokedAt}`}${after.reason === undefined ? '' : `, reason ${after.reason}`}`);
+  const crl = await fetch(`${h.pkiUrl}/crl/${cp.authority.activeIssuing.id}.crl`);
+  info(`CRL at ${h.pkiUrl}/crl/${cp.authority.activeIssuing.id}.crl: ${(await crl.arrayBuffer()).byteLength} bytes, rebuilt in the revoking transaction`);
+
+  step(8, 'the audit trail: every act above, hash-chained and signed');
+  await cp.audit.checkpoint();
+  const v = await cp.audit.verify();
+  const entries = await cp.audit.list({ limit: 1000 });
+  const counts = new Map<string, number>();
+  for (const e of entries) counts.set(`${e.action}${e.outcome === 'ok' ? '' : ` (${e.outcome})`}`, (counts.get(`${e.action}${e.outcome === 'ok' ? '' : ` (${e.outcome})`}`) ?? 0) + 1);
+  info([...counts].map(([k, n]) => `${k} ×${n}`).join(', '));
+  info(`zeta audit verify: ${v.ok ? c(32, `OK — ${v.entries} entries, ${v.checkpoints} signed checkpoint(s)`) : c(31, 'FAILED')}`);
+
+  console.log(`\n${c(1, 'Done.')} Try it yourself:`);
+  info(`npx zeta init --data ./fleet && npx zeta serve --data ./fleet`);
+  info(`npx zeta device add --data ./fleet --name cam --type camera --json`);
+  info(`npx zeta agent enroll --server https://localhost:8443 --device <id> --token <token> --out ./dev`);
+  if (keep) {
+    console.log(`\nServer still running (Ctrl-C to stop). Admin token: ${init.adminToken}`);
+    const stop = async (): Promise<void> => { await h.close(); await cp.close(); rmSync(dataDir, { recursive: true, force: true }); process.exit(0); };
+    process.once('SIGINT', () => void stop());
+    return;
+  }
+  await h.close();
+  await cp.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error('demo failed:', e);
+  process.exit(1);
+});

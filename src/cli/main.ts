@@ -1,0 +1,306 @@
+/**
+ * `zeta`: a thin command line over the components. Every command takes `--json`. Commands that
+ * manage the fleet work on a data directory (`--data`) or a running server (`--server`, token).
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { loadConfig, type ZetaConfig } from '../common/config.js';
+import { ZetaError } from '../common/errors.js';
+import { ControlPlane, startServer } from '../api/index.js';
+import { detectFormat, parseImport, DEVICE_STATES, type DeviceFilter } from '../inventory/index.js';
+import { enroll, renew } from '../agent/index.js';
+import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
+import { resolveClient } from './client.js';
+import { print, reportError, table, ProgressBar } from './output.js';
+import { writeServeFiles } from './serve-files.js';
+
+interface Common {
+  data?: string;
+  config?: string;
+  json?: boolean;
+  server?: string;
+  token?: string;
+  caFile?: string;
+}
+
+function configFrom(o: Common, extra: Record<string, unknown> = {}): ZetaConfig {
+  const flags: Record<string, unknown> = { ...extra };
+  if (o.data !== undefined) flags.dataDir = o.data;
+  return loadConfig({ flags, ...(o.config === undefined ? {} : { file: o.config }) });
+}
+
+async function backend(o: Common): Promise<Backend> {
+  const client = resolveClient(o);
+  if (client !== undefined) return new RemoteBackend(client);
+  return LocalBackend.open(configFrom(o));
+}
+
+function withCommon(cmd: Command, opts: { remote?: boolean } = {}): Command {
+  cmd.option('--data <dir>', 'data directory (ZETA_DATA_DIR; default .zeta)')
+    .option('--config <file>', 'config file (JSON)')
+    .option('--json', 'machine-readable output');
+  if (opts.remote === true) {
+    cmd.option('--server <url>', 'talk to a running server instead of the data directory (ZETA_SERVER)')
+      .option('--token <token>', 'API token for --server (ZETA_TOKEN, ZETA_TOKEN_FILE)')
+      .option('--ca-file <file>', 'CA bundle that verifies --server (ZETA_CA_FILE)');
+  }
+  return cmd;
+}
+
+/** Runs an action with a backend, prints the result, reports errors with a non-zero exit. */
+function run<A extends unknown[]>(fn: (b: Backend, o: Common, ...args: A) => Promise<unknown>, human?: (v: never) => string) {
+  return async (...args: unknown[]): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const o = cmd.opts<Common>();
+    let b: Backend | undefined;
+    try {
+      b = await backend(o);
+      const out = await fn(b, o, ...(args.slice(0, -2) as A));
+      if (out !== undefined) print(out, o, human);
+    } catch (e) {
+      reportError(e, o);
+    } finally {
+      await b?.close();
+    }
+  };
+}
+
+function deviceLine(d: Record<string, unknown>): string {
+  const cert = d.certificate as { serial?: string; notAfter?: string } | null;
+  return [
+    `id:        ${String(d.id)}`, `name:      ${String(d.name)}`, `type:      ${String(d.type)}`,
+    `state:     ${String(d.state)}`, `segment:   ${String(d.segment ?? '-')}`, `site:      ${String(d.site ?? '-')}`,
+    `cert:      ${cert === null || cert === undefined ? '-' : `${cert.serial} (expires ${cert.notAfter})`}`,
+    ...(d.enrollmentToken === undefined ? [] : [``, `enrollment token (shown once, expires ${String(d.tokenExpiresAt)}):`, `  ${String(d.enrollmentToken)}`]),
+  ].join('\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('zeta')
+    .description('Zeta: Zero Trust for IoT fleets')
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      process.exit(2);
+    });
+
+  withCommon(program.command('init').description('create the root and issuing CAs, the audit key and the first admin API token'))
+    .option('--trust-domain <name>', 'SPIFFE trust domain (default zeta.local)')
+    .action(async (o: Common & { trustDomain?: string }) => {
+      let cp: ControlPlane | undefined;
+      try {
+        const cfg = configFrom(o, o.trustDomain === undefined ? {} : { trustDomain: o.trustDomain });
+        cp = await ControlPlane.open(cfg, { requireCa: false });
+        const r = await cp.init();
+        // The trust domain belongs to the CA: remember it beside the data.
+        const cfgPath = join(cfg.dataDir, 'zeta.json');
+        if (!existsSync(cfgPath)) writeFileSync(cfgPath, JSON.stringify({ trustDomain: cfg.trustDomain }, null, 2) + '\n', { mode: 0o600 });
+        const caPath = join(cfg.dataDir, 'ca.pem');
+        writeFileSync(caPath, cp.authority.trustBundlePem());
+        print({ dataDir: cfg.dataDir, trustDomain: cfg.trustDomain, rootCaId: r.rootId, issuingCaId: r.issuingId, caBundle: caPath, rootFingerprintSha256: cp.authority.rootFingerprint, adminToken: r.adminToken }, o,
+          (v: { dataDir: string; trustDomain: string; caBundle: string; adminToken: string; rootFingerprintSha256: string }) => [
+            `Initialized Zeta in ${v.dataDir} (trust domain ${v.trustDomain})`,
+            `CA bundle:        ${v.caBundle}`,
+            `root fingerprint: ${v.rootFingerprintSha256}`,
+            ``, `Admin API token (shown once; store it now):`, `  ${v.adminToken}`,
+          ].join('\n'));
+      } catch (e) {
+        reportError(e, o);
+      } finally {
+        await cp?.close();
+      }
+    });
+
+  withCommon(program.command('serve').description('run the control plane: HTTPS API + EST, HTTP CRL + OCSP'))
+    .option('--bind <addr>', 'bind address (ZETA_BIND_ADDRESS)')
+    .option('--api-port <port>', 'HTTPS port (ZETA_API_PORT, default 8443)')
+    .option('--pki-port <port>', 'HTTP port for CRL and OCSP (ZETA_PKI_HTTP_PORT, default 8080)')
+    .option('--public-host <name>', 'host name devices use to reach this server (ZETA_PUBLIC_HOST)')
+    .action(async (o: Common & { bind?: string; apiPort?: string; pkiPort?: string; publicHost?: string }) => {
+      try {
+        const cfg = configFrom(o, {
+          ...(o.bind === undefined ? {} : { bindAddress: o.bind }),
+          ...(o.apiPort === undefined ? {} : { apiPort: o.apiPort }),
+          ...(o.pkiPort === undefined ? {} : { pkiHttpPort: o.pkiPort }),
+          ...(o.publicHost === undefined ? {} : { publicHost: o.publicHost }),
+        });
+        const cp = await ControlPlane.open(cfg);
+        const files = writeServeFiles(cp);
+        const h = await startServer(cp, { caBundlePath: files.caBundlePath, tls: files.tls, logLevel: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel });
+        print({ api: h.apiUrl, est: `${h.apiUrl}/.well-known/est`, pki: h.pkiUrl, ocsp: `${h.pkiUrl}/ocsp`, caBundle: h.caBundlePath, dataDir: cfg.dataDir }, o,
+          (v: { api: string; est: string; pki: string; ocsp: string; caBundle: string }) => [
+            `Zeta is serving`, `  API (HTTPS):   ${v.api}/api/v1`, `  EST:           ${v.est}`, `  CRL/OCSP:      ${v.pki}  (OCSP ${v.ocsp})`, `  CA bundle:     ${v.caBundle}`,
+          ].join('\n'));
+        const stop = async (): Promise<void> => {
+          await h.close();
+          await cp.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
+
+  const device = program.command('device').description('manage devices');
+  withCommon(device.command('add').description('add a device; prints its one-time enrollment token'), { remote: true })
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--type <type>', 'camera, thermostat, lock, plc, sensor, gateway, or another')
+    .option('--id <id>', 'device id (default: generated)')
+    .option('--segment <segment>').option('--site <site>').option('--vendor <vendor>').option('--model <model>')
+    .option('--firmware <version>').option('--owner <owner>').option('--tag <tag...>', 'tags')
+    .action(run(async (b, o) => {
+      const x = o as Common & Record<string, unknown>;
+      const input: Record<string, unknown> = {};
+      for (const k of ['id', 'name', 'type', 'segment', 'site', 'vendor', 'model', 'firmware', 'owner'] as const) if (x[k] !== undefined) input[k] = x[k];
+      if (x.tag !== undefined) input.tags = x.tag;
+      return b.addDevice(input);
+    }, deviceLine));
+
+  withCommon(device.command('list').description('list devices'), { remote: true })
+    .option('--type <type>').option('--segment <segment>').option('--site <site>')
+    .addOption(new Option('--state <state>').choices([...DEVICE_STATES]))
+    .option('--expiring <days>', 'certificate expires within N days')
+    .option('--search <text>', 'id or name contains')
+    .option('--limit <n>', 'at most N (default 100)').option('--offset <n>')
+    .action(run(async (b, o) => {
+      const x = o as Common & Record<string, string | undefined>;
+      const f: DeviceFilter = {};
+      if (x.type !== undefined) f.type = x.type;
+      if (x.segment !== undefined) f.segment = x.segment;
+      if (x.site !== undefined) f.site = x.site;
+      if (x.state !== undefined) f.state = x.state as DeviceFilter['state'] & string;
+      if (x.expiring !== undefined) f.expiringWithinDays = num(x.expiring, '--expiring');
+      if (x.search !== undefined) f.q = x.search;
+      if (x.limit !== undefined) f.limit = num(x.limit, '--limit');
+      if (x.offset !== undefined) f.offset = num(x.offset, '--offset');
+      return b.listDevices(f);
+    }, (v: { devices: Record<string, unknown>[]; total: number }) =>
+      `${table(v.devices.map((d) => ({ ...d, expires: (d.certificate as { notAfter?: string } | null)?.notAfter?.slice(0, 10) })), ['id', 'name', 'type', 'state', 'segment', 'expires'])}\n(${v.devices.length} of ${v.total})`));
+
+  withCommon(device.command('show <id>').description('show one device'), { remote: true })
+    .action(run(async (b, _o, id: string) => b.getDevice(id), deviceLine));
+
+  withCommon(device.command('update <id>').description('change device attributes'), { remote: true })
+    .option('--name <name>').option('--type <type>').option('--segment <segment>').option('--site <site>').option('--vendor <vendor>')
+    .option('--model <model>').option('--firmware <version>').option('--owner <owner>').option('--tag <tag...>')
+    .action(run(async (b, o, id: string) => {
+      const x = o as Common & Record<string, unknown>;
+      const patch: Record<string, unknown> = {};
+      for (const k of ['name', 'type', 'segment', 'site', 'vendor', 'model', 'firmware', 'owner'] as const) if (x[k] !== undefined) patch[k] = x[k];
+      if (x.tag !== undefined) patch.tags = x.tag;
+      if (Object.keys(patch).length === 0) throw new ZetaError('ZETA_ERR_VALIDATION', 'nothing to update: pass at least one of --name, --type, --segment, --site, ...');
+      return b.updateDevice(id, patch);
+    }, deviceLine));
+
+  for (const op of ['suspend', 'resume', 'quarantine', 'decommission'] as const) {
+    const c = withCommon(device.command(`${op} <id>`).description(`${op} a device`), { remote: true });
+    if (op === 'suspend' || op === 'quarantine') c.option('--reason <text>', 'why (goes into the audit log)');
+    c.action(run(async (b, o, id: string) => b.lifecycle(id, op, (o as { reason?: string }).reason), deviceLine));
+  }
+
+  withCommon(device.command('revoke <id>').description('revoke every certificate of a device (CRL and OCSP at once)'), { remote: true })
+    .requiredOption('--reason <reason>', 'RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn, unspecified, ...')
+    .action(run(async (b, o, id: string) => b.revoke(id, (o as { reason: string }).reason),
+      (v: { device: Record<string, unknown>; revokedSerials: string[] }) => `${deviceLine(v.device)}\nrevoked certificates: ${v.revokedSerials.join(', ') || '(none)'}`));
+
+  withCommon(device.command('token <id>').description('issue a new one-time enrollment token (earlier unused ones stop working)'), { remote: true })
+    .action(run(async (b, _o, id: string) => b.newToken(id)));
+
+  withCommon(device.command('import <file>').description('bulk import a fleet from CSV, JSON or JSON lines (all or nothing)'), { remote: true })
+    .requiredOption('--tokens-out <file>', 'where to write the enrollment tokens (JSON lines, mode 0600; must not exist)')
+    .addOption(new Option('--format <format>').choices(['csv', 'json', 'jsonl']))
+    .action(run(async (b, o, file: string) => {
+      const x = o as Common & { tokensOut: string; format?: 'csv' | 'json' | 'jsonl' };
+      if (existsSync(x.tokensOut)) throw new ZetaError('ZETA_ERR_CONFLICT', `${x.tokensOut} already exists; tokens are never overwritten`);
+      const text = readFileSync(file, 'utf8');
+      const records = parseImport(text, x.format ?? detectFormat(file, text));
+      const bar = new ProgressBar('importing', x.json === true);
+      const t0 = Date.now();
+      const r = await b.importDevices(records, (d, t) => bar.update(d, t));
+      writeFileSync(x.tokensOut, r.tokens.map((t) => JSON.stringify({ id: t.id, enrollmentToken: t.enrollmentToken, expiresAt: r.tokenExpiresAt })).join('\n') + '\n', { mode: 0o600, flag: 'wx' });
+      return { imported: r.imported, tokensFile: x.tokensOut, seconds: (Date.now() - t0) / 1000 };
+    }, (v: { imported: number; tokensFile: string; seconds: number }) => `imported ${v.imported} devices in ${v.seconds.toFixed(1)} s; enrollment tokens in ${v.tokensFile}`));
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  withCommon(audit.command('verify').description('check the hash chain and the signed checkpoints; says which entry is wrong'), { remote: true })
+    .action(run(async (b) => {
+      const r = await b.auditVerify();
+      if (!r.ok) process.exitCode = 3;
+      return r;
+    }, (v: { ok: boolean; entries: number; checkpoints: number; problems: { seq: number; kind: string; message: string }[] }) =>
+      v.ok ? `audit log OK: ${v.entries} entries, ${v.checkpoints} signed checkpoints` : `AUDIT LOG TAMPERED:\n${v.problems.map((p) => `  [${p.kind}] ${p.message}`).join('\n')}`));
+
+  withCommon(audit.command('export').description('export the audit log'), { remote: true })
+    .addOption(new Option('--format <format>').choices(['jsonl']).default('jsonl'))
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(run(async (b, o) => {
+      const x = o as Common & { out?: string };
+      const lines: string[] = [];
+      const n = await b.auditExport((l) => {
+        if (x.out === undefined) process.stdout.write(l + '\n');
+        else lines.push(l);
+      });
+      if (x.out !== undefined) {
+        writeFileSync(x.out, lines.join('\n') + (lines.length > 0 ? '\n' : ''));
+        return { exported: n, file: x.out };
+      }
+      return undefined;
+    }));
+
+  const token = program.command('token').description('API tokens');
+  withCommon(token.command('create').description('create an API token (shown once)'), { remote: true })
+    .requiredOption('--name <name>')
+    .addOption(new Option('--role <role>').choices(['admin', 'operator', 'auditor']).makeOptionMandatory())
+    .option('--expires-in-days <n>')
+    .action(run(async (b, o) => {
+      const x = o as Common & { name: string; role: string; expiresInDays?: string };
+      return b.createApiToken(x.name, x.role, x.expiresInDays === undefined ? undefined : num(x.expiresInDays, '--expires-in-days'));
+    }));
+  withCommon(token.command('list').description('list API tokens'), { remote: true }).action(run(async (b) => b.listApiTokens()));
+  withCommon(token.command('revoke <id>').description('revoke an API token'), { remote: true })
+    .action(run(async (b, _o, id: string) => { await b.revokeApiToken(id); return { revoked: id }; }));
+
+  const ca = program.command('ca').description('certificate authorities');
+  withCommon(ca.command('show').description('show the CAs'), { remote: true }).action(run(async (b) => b.caInfo()));
+  withCommon(ca.command('rotate').description('rotate the issuing CA; the old one keeps verifying until its certificates expire'), { remote: true })
+    .action(run(async (b) => b.caRotate()));
+
+  const agent = program.command('agent').description('the device side: enrollment and renewal');
+  agent.command('enroll').description('make a key, enroll over EST, write key.pem, cert.pem and ca.pem')
+    .requiredOption('--server <url>', 'https://HOST:8443').requiredOption('--device <id>').requiredOption('--token <token>')
+    .requiredOption('--out <dir>').option('--ca-file <file>', 'trust anchor (default: the CA pin inside the token)')
+    .addOption(new Option('--key-type <type>').choices(['p256', 'p384', 'ed25519']).default('p256'))
+    .option('--json')
+    .action(async (o: { server: string; device: string; token: string; out: string; caFile?: string; keyType: 'p256' | 'p384' | 'ed25519'; json?: boolean }) => {
+      try {
+        const r = await enroll({ server: o.server, deviceId: o.device, token: o.token, outDir: o.out, keyType: o.keyType, ...(o.caFile === undefined ? {} : { caFile: o.caFile }) });
+        print(r, o, (v: typeof r) => `enrolled ${v.spiffeId}\n  certificate ${v.serial}, expires ${v.notAfter}\n  files in ${v.dir}: key.pem cert.pem ca.pem`);
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
+  agent.command('renew').description('renew the certificate over EST (mTLS with the current one) when due')
+    .requiredOption('--server <url>').requiredOption('--dir <dir>')
+    .option('--force', 'renew even if not due').option('--same-key', 'keep the current key').option('--json')
+    .action(async (o: { server: string; dir: string; force?: boolean; sameKey?: boolean; json?: boolean }) => {
+      try {
+        const r = await renew({ server: o.server, dir: o.dir, ...(o.force === true ? { force: true } : {}), ...(o.sameKey === true ? { sameKey: true } : {}) });
+        print(r, o, (v: typeof r) => (v.renewed ? `renewed: certificate ${v.serial}, expires ${v.notAfter}` : v.reason));
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
+
+  return program;
+}
+
+function num(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ZetaError('ZETA_ERR_VALIDATION', `${flag} must be a non-negative integer, got ${v}`);
+  return n;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,92 @@
+/**
+ * The device record and its lifecycle. One table of allowed transitions; everything else is refused.
+ *
+ *   registered ──enroll──► active ──► suspended / quarantined ──resume──► active
+ *        │                   │                 │
+ *        └───────────────────┴─────────────────┴──► revoked ──► decommissioned
+ */
+import { z } from 'zod';
+import { ID_PATTERN } from '../common/ids.js';
+
+export const DEVICE_STATES = ['registered', 'active', 'suspended', 'quarantined', 'revoked', 'decommissioned'] as const;
+export type DeviceState = (typeof DEVICE_STATES)[number];
+
+/** Well-known types get templates in later work; any other lower-case type is accepted as "another". */
+export const KNOWN_DEVICE_TYPES = ['camera', 'thermostat', 'lock', 'plc', 'sensor', 'gateway'] as const;
+
+export const TRANSITIONS: Readonly<Record<DeviceState, readonly DeviceState[]>> = {
+  registered: ['active', 'suspended', 'quarantined', 'revoked', 'decommissioned'],
+  active: ['suspended', 'quarantined', 'revoked', 'decommissioned'],
+  suspended: ['active', 'registered', 'quarantined', 'revoked', 'decommissioned'],
+  quarantined: ['active', 'registered', 'suspended', 'revoked', 'decommissioned'],
+  revoked: ['decommissioned'],
+  decommissioned: [],
+};
+
+export function canTransition(from: DeviceState, to: DeviceState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** States in which a device may hold and use a certificate. */
+export const CONNECTABLE_STATES: readonly DeviceState[] = ['active'];
+/** States in which a device may enroll or renew. Quarantined devices may renew (they stay identifiable). */
+export const ENROLLABLE_STATES: readonly DeviceState[] = ['registered', 'active', 'quarantined'];
+
+const label = z.string().trim().min(1).max(128);
+const optionalLabel = z.string().trim().min(1).max(128).nullable().optional();
+const segmentName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'segment: lower-case letters, digits, ".", "_" or "-"');
+
+export const deviceInputSchema = z.strictObject({
+  id: z.string().regex(ID_PATTERN, 'id: 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit').optional(),
+  name: label,
+  type: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'type: lower-case word such as camera, thermostat, lock, plc, sensor, gateway'),
+  vendor: optionalLabel,
+  model: optionalLabel,
+  firmware: optionalLabel,
+  owner: optionalLabel,
+  site: optionalLabel,
+  segment: segmentName.nullable().optional(),
+  tags: z.array(z.string().trim().min(1).max(64)).max(32).optional(),
+});
+export type DeviceInput = z.infer<typeof deviceInputSchema>;
+
+export const deviceUpdateSchema = deviceInputSchema.omit({ id: true }).partial();
+export type DeviceUpdateInput = z.infer<typeof deviceUpdateSchema>;
+
+export interface DeviceCertificateInfo {
+  serial: string;
+  fingerprintSha256: string;
+  notAfter: string;
+}
+
+export interface Device {
+  id: string;
+  name: string;
+  type: string;
+  vendor: string | null;
+  model: string | null;
+  firmware: string | null;
+  owner: string | null;
+  site: string | null;
+  segment: string | null;
+  tags: string[];
+  state: DeviceState;
+  certificate: DeviceCertificateInfo | null;
+  lastSeen: string | null;
+  posture: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface DeviceFilter {
+  type?: string;
+  segment?: string;
+  state?: DeviceState;
+  site?: string;
+  /** Devices whose current certificate expires within this many days of now. */
+  expiringWithinDays?: number;
+  /** Substring of id or name. */
+  q?: string;
+  limit?: number;
+  offset?: number;
+}

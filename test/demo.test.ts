@@ -1,0 +1,22 @@
+/** `npm start` must keep working: the demo runs to the end and shows the revocation through OCSP. */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+it('the demo enrolls devices over EST and shows a revocation through OCSP', async () => {
+  const root = join(import.meta.dirname, '..');
+  const out = await new Promise<{ code: number; text: string }>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/demo.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    c.stdout.on('data', (d: Buffer) => { text += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { text += d.toString(); });
+    c.on('close', (code) => resolve({ code: code ?? 1, text }));
+  });
+  assert.equal(out.code, 0, out.text);
+  assert.equal((out.text.match(/✔ spiffe:\/\/zeta\.local\/device\//g) ?? []).length, 5);
+  assert.match(out.text, /OCSP responder says: good/);
+  assert.match(out.text, /OCSP responder says: revoked at .*reason keyCompromise/);
+  assert.match(out.text, /ZETA_ERR_TOKEN_INVALID/);
+  assert.match(out.text, /zeta audit verify: OK/);
+});
