@@ -41,7 +41,7 @@ export interface TestServer {
 /** `zeta init` + `zeta serve` in-process on free ports, in a temp data dir. */
 export async function startTestServer(overrides: ConfigInput = {}, clock?: Clock): Promise<TestServer> {
   const dir = tempDir();
-  const config = makeConfig({ dataDir: dir.path, apiPort: await freePort(), pkiHttpPort: await freePort(), logLevel: 'silent', changeFeedIntervalMs: 100, ...overrides });
+  const config = makeConfig({ dataDir: dir.path, apiPort: await freePort(), pkiHttpPort: await freePort(), mqttPort: await freePort(), logLevel: 'silent', changeFeedIntervalMs: 100, ...overrides });
   const cp = await ControlPlane.open(config, { requireCa: false, ...(clock === undefined ? {} : { clock }) });
   const { adminToken } = await cp.init('test');
   const files = writeServeFiles(cp);

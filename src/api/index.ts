@@ -3,3 +3,4 @@ export { startServer, buildApiApp, buildPkiApp, type ServeHandles } from './serv
 export { ROUTES, type ApiRoute } from './routes.js';
 export { ApiTokens, ROLES, type Role, type TokenInfo } from './tokens.js';
 export { openApiDocument } from './openapi.js';
+export { startGateway, ControlPlaneStatusSource, type GatewayHandle } from './gateway-wiring.js';

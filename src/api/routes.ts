@@ -8,13 +8,20 @@ import { z } from 'zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ControlPlane } from './control-plane.js';
 import type { Role, TokenInfo } from './tokens.js';
+import type { GatewayHandle } from './gateway-wiring.js';
 import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, parseImport, detectFormat } from '../inventory/index.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
+/** Live parts of a running server that routes may report on. */
+export interface Runtime {
+  gateway?: GatewayHandle;
+}
+
 export interface RouteContext {
   cp: ControlPlane;
+  runtime: Runtime;
   req: FastifyRequest;
   reply: FastifyReply;
   /** `token:<id>` of the caller, for audit entries. */
@@ -172,6 +179,26 @@ export const ROUTES: readonly ApiRoute[] = [
   {
     method: 'DELETE', path: '/api/v1/tokens/:id', tag: 'access', summary: 'Revoke an API token', roles: ADMIN, status: 204,
     handler: async (ctx) => { await ctx.cp.tokens.revoke(id(ctx), ctx.actor); return undefined; },
+  },
+  {
+    method: 'GET', path: '/metrics', tag: 'gateway', summary: 'Prometheus metrics of the MQTT gateway (text exposition format)', roles: ALL,
+    handler: async ({ runtime, reply }) => {
+      void reply.type('text/plain; version=0.0.4; charset=utf-8');
+      return runtime.gateway?.gateway.metricsText() ?? '# the MQTT gateway is not running in this process\n';
+    },
+  },
+  {
+    method: 'GET', path: '/api/v1/gateway/sessions', tag: 'gateway', summary: 'Live MQTT sessions: device, address, subscriptions, counters', roles: ALL,
+    handler: async ({ runtime }) => ({ running: runtime.gateway !== undefined, sessions: runtime.gateway?.gateway.sessions() ?? [] }),
+  },
+  {
+    method: 'GET', path: '/api/v1/gateway/events', tag: 'gateway', summary: 'Recent gateway events (refusals, connects, denials; allowed messages are only counted)', roles: ALL,
+    handler: async ({ runtime, req }) => {
+      const q = parse(z.strictObject({ device: z.string().max(128).optional(), type: z.string().max(40).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), req.query, 'query');
+      const all = runtime.gateway?.recentEvents ?? [];
+      const hits = all.filter((e) => (q.device === undefined || e.deviceId === q.device) && (q.type === undefined || e.type === q.type));
+      return { events: hits.slice(-(q.limit ?? 200)) };
+    },
   },
   {
     method: 'GET', path: '/api/v1/ca', tag: 'pki', summary: 'CA certificates and their state', roles: ALL,

@@ -10,7 +10,8 @@ import { ZetaError, isZetaError, toProblem } from '../common/errors.js';
 import { ChangeFeed, mapStoreError, type Change } from '../store/index.js';
 import { decodeBase64Body, auditedRefusals } from '../pki/index.js';
 import type { ControlPlane } from './control-plane.js';
-import { ROUTES, type ApiRoute } from './routes.js';
+import { ROUTES, type ApiRoute, type Runtime } from './routes.js';
+import { startGateway, type GatewayHandle } from './gateway-wiring.js';
 import { openApiDocument } from './openapi.js';
 import type { TokenInfo } from './tokens.js';
 
@@ -18,6 +19,7 @@ export interface ServeHandles {
   api: FastifyInstance;
   pki: FastifyInstance;
   feed: ChangeFeed;
+  gateway: GatewayHandle | undefined;
   apiUrl: string;
   pkiUrl: string;
   caBundlePath: string;
@@ -79,7 +81,8 @@ function pkcs7Reply(reply: FastifyReply, der: Buffer): FastifyReply {
     .send(der.toString('base64').replace(/(.{64})/g, '$1\n') + '\n');
 }
 
-export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; ca: string }, options: { logLevel?: string; onWrite?: () => void; recentChanges?: () => Change[] } = {}): FastifyInstance {
+export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; ca: string }, options: { logLevel?: string; onWrite?: () => void; recentChanges?: () => Change[]; runtime?: Runtime } = {}): FastifyInstance {
+  const runtime: Runtime = options.runtime ?? {};
   const app = Fastify({
     logger: { level: options.logLevel ?? cp.config.logLevel },
     genReqId: () => randomUUID(),
@@ -131,7 +134,7 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
       handler: async (req, reply) => {
         const token = callers.get(req);
         if (token === undefined) throw new ZetaError('ZETA_ERR_UNAUTHENTICATED', 'a valid API token is required');
-        const out = await route.handler({ cp, req, reply, token, actor: `token:${token.id}`, afterWrite });
+        const out = await route.handler({ cp, runtime, req, reply, token, actor: `token:${token.id}`, afterWrite });
         void reply.status(route.status ?? 200);
         return route.status === 204 ? reply.send() : out;
       },
@@ -247,6 +250,7 @@ export function buildPkiApp(cp: ControlPlane, options: { logLevel?: string } = {
 
 export async function startServer(cp: ControlPlane, options: { caBundlePath: string; tls: { key: string; cert: string; ca: string }; logLevel?: string }): Promise<ServeHandles> {
   const feed = new ChangeFeed(cp.store, cp.config.changeFeedIntervalMs);
+  const runtime: Runtime = {};
   const recent: Change[] = [];
   feed.on('change', (c) => {
     recent.push(c);
@@ -258,22 +262,27 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
     ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
     onWrite: () => void feed.poll(),
     recentChanges: () => recent,
+    runtime,
   });
   const pki = buildPkiApp(cp, options.logLevel === undefined ? {} : { logLevel: options.logLevel });
   await feed.start();
   await api.listen({ host: cp.config.bindAddress, port: cp.config.apiPort });
   await pki.listen({ host: cp.config.bindAddress, port: cp.config.pkiHttpPort });
+  if (cp.config.gatewayEnabled) {
+    runtime.gateway = await startGateway(cp, feed, { port: cp.config.mqttPort, host: cp.config.bindAddress, ...(cp.config.gatewayUpstream === 'embedded' ? {} : { upstream: cp.config.gatewayUpstream }) });
+  }
   const host = cp.config.bindAddress.includes(':') ? `[${cp.config.bindAddress}]` : cp.config.bindAddress;
   const apiPort = (api.server.address() as { port: number }).port;
   const pkiPort = (pki.server.address() as { port: number }).port;
   return {
-    api, pki, feed,
+    api, pki, feed, gateway: runtime.gateway,
     apiUrl: `https://${host}:${apiPort}`,
     pkiUrl: `http://${host}:${pkiPort}`,
     caBundlePath: options.caBundlePath,
     recentChanges: recent,
     async close() {
       feed.stop();
+      await runtime.gateway?.close();
       await api.close();
       await pki.close();
     },

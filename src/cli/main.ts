@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig, type ZetaConfig } from '../common/config.js';
 import { ZetaError } from '../common/errors.js';
-import { ControlPlane, startServer } from '../api/index.js';
+import { ControlPlane, startServer, startGateway } from '../api/index.js';
 import { detectFormat, parseImport, DEVICE_STATES, type DeviceFilter } from '../inventory/index.js';
-import { enroll, renew } from '../agent/index.js';
+import { enroll, renew, publishOnce, subscribe } from '../agent/index.js';
+import { ChangeFeed } from '../store/index.js';
+
 import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
 import { resolveClient } from './client.js';
 import { print, reportError, table, ProgressBar } from './output.js';
@@ -128,15 +130,37 @@ export function buildProgram(): Command {
         const cp = await ControlPlane.open(cfg);
         const files = writeServeFiles(cp);
         const h = await startServer(cp, { caBundlePath: files.caBundlePath, tls: files.tls, logLevel: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel });
-        print({ api: h.apiUrl, est: `${h.apiUrl}/.well-known/est`, pki: h.pkiUrl, ocsp: `${h.pkiUrl}/ocsp`, caBundle: h.caBundlePath, dataDir: cfg.dataDir }, o,
-          (v: { api: string; est: string; pki: string; ocsp: string; caBundle: string }) => [
-            `Zeta is serving`, `  API (HTTPS):   ${v.api}/api/v1`, `  EST:           ${v.est}`, `  CRL/OCSP:      ${v.pki}  (OCSP ${v.ocsp})`, `  CA bundle:     ${v.caBundle}`,
+        print({ api: h.apiUrl, est: `${h.apiUrl}/.well-known/est`, pki: h.pkiUrl, ocsp: `${h.pkiUrl}/ocsp`, mqtt: h.gateway?.url ?? null, caBundle: h.caBundlePath, dataDir: cfg.dataDir }, o,
+          (v: { api: string; est: string; pki: string; ocsp: string; mqtt: string | null; caBundle: string }) => [
+            `Zeta is serving`, `  API (HTTPS):   ${v.api}/api/v1`, `  EST:           ${v.est}`, `  CRL/OCSP:      ${v.pki}  (OCSP ${v.ocsp})`,
+            `  MQTT gateway:  ${v.mqtt ?? 'off'}${v.mqtt === null ? '' : ` (upstream: ${cfg.gatewayUpstream})`}`, `  CA bundle:     ${v.caBundle}`,
           ].join('\n'));
         const stop = async (): Promise<void> => {
           await h.close();
           await cp.close();
           process.exit(0);
         };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
+
+  withCommon(program.command('gateway').description('run a standalone MQTT gateway in front of an external broker (several may front one broker)'))
+    .requiredOption('--upstream <url>', 'the broker: mqtt://host:port or mqtts://host:port (keep it unreachable for devices)')
+    .option('--bind <addr>', 'bind address (ZETA_BIND_ADDRESS)')
+    .option('--port <port>', 'MQTT over TLS port (ZETA_MQTT_PORT, default 8883)')
+    .addOption(new Option('--duplicate-identity <mode>', 'a second connection with the same identity').choices(['replace', 'refuse']).default('replace'))
+    .action(async (o: Common & { upstream: string; bind?: string; port?: string; duplicateIdentity: 'replace' | 'refuse' }) => {
+      try {
+        const cfg = configFrom(o, { gatewayUpstream: o.upstream, ...(o.bind === undefined ? {} : { bindAddress: o.bind }), ...(o.port === undefined ? {} : { mqttPort: o.port }) });
+        const cp = await ControlPlane.open(cfg);
+        const feed = new ChangeFeed(cp.store, cfg.changeFeedIntervalMs);
+        await feed.start();
+        const g = await startGateway(cp, feed, { port: cfg.mqttPort, host: cfg.bindAddress, upstream: cfg.gatewayUpstream, duplicateIdentity: o.duplicateIdentity });
+        print({ mqtt: g.url, upstream: cfg.gatewayUpstream, dataDir: cfg.dataDir }, o, (v: { mqtt: string; upstream: string }) => `Zeta gateway listening on ${v.mqtt}, forwarding to ${v.upstream}`);
+        const stop = async (): Promise<void> => { feed.stop(); await g.close(); await cp.close(); process.exit(0); };
         process.once('SIGINT', () => void stop());
         process.once('SIGTERM', () => void stop());
       } catch (e) {
@@ -289,6 +313,42 @@ export function buildProgram(): Command {
       try {
         const r = await renew({ server: o.server, dir: o.dir, ...(o.force === true ? { force: true } : {}), ...(o.sameKey === true ? { sameKey: true } : {}) });
         print(r, o, (v: typeof r) => (v.renewed ? `renewed: certificate ${v.serial}, expires ${v.notAfter}` : v.reason));
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
+
+  agent.command('publish').description('publish one message through the gateway with the enrolled identity')
+    .requiredOption('--server <url>', 'mqtts://HOST:8883').requiredOption('--dir <dir>', 'directory from `zeta agent enroll`')
+    .requiredOption('--topic <topic>').requiredOption('--message <text>')
+    .addOption(new Option('--qos <qos>').choices(['0', '1']).default('1'))
+    .addOption(new Option('--mqtt-version <v>').choices(['3.1.1', '5']).default('3.1.1'))
+    .option('--json')
+    .action(async (o: { server: string; dir: string; topic: string; message: string; qos: '0' | '1'; mqttVersion: '3.1.1' | '5'; json?: boolean }) => {
+      try {
+        const r = await publishOnce({ server: o.server, dir: o.dir, topic: o.topic, message: o.message, qos: o.qos === '0' ? 0 : 1, protocolVersion: o.mqttVersion === '5' ? 5 : 4 });
+        print({ published: true, ...r }, o, (v: typeof r) => `published to ${v.topic} as ${v.deviceId}`);
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
+  agent.command('subscribe').description('subscribe through the gateway and print messages (one JSON line each with --json)')
+    .requiredOption('--server <url>').requiredOption('--dir <dir>').requiredOption('--topic <filter>')
+    .option('--count <n>', 'exit after N messages')
+    .addOption(new Option('--mqtt-version <v>').choices(['3.1.1', '5']).default('3.1.1'))
+    .option('--json')
+    .action(async (o: { server: string; dir: string; topic: string; count?: string; mqttVersion: '3.1.1' | '5'; json?: boolean }) => {
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      try {
+        await subscribe({
+          server: o.server, dir: o.dir, filter: o.topic, signal: ac.signal, protocolVersion: o.mqttVersion === '5' ? 5 : 4,
+          ...(o.count === undefined ? {} : { count: num(o.count, '--count') }),
+          onMessage: (topic, payload) => {
+            if (o.json === true) process.stdout.write(JSON.stringify({ topic, payload: payload.toString('utf8') }) + '\n');
+            else process.stdout.write(`${topic} ${payload.toString('utf8')}\n`);
+          },
+        });
       } catch (e) {
         reportError(e, o);
       }

@@ -23,6 +23,10 @@ export const configSchema = z.strictObject({
   apiPort: port.default(8443),
   pkiHttpPort: port.default(8080),
   mqttPort: port.default(8883),
+  /** Run the MQTT gateway inside `zeta serve`. */
+  gatewayEnabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+  /** `embedded` (aedes in-process) or an external broker `mqtt://host:port` / `mqtts://host:port`. */
+  gatewayUpstream: z.string().regex(/^(embedded|mqtts?:\/\/.+)$/, 'embedded, mqtt://host:port or mqtts://host:port').default('embedded'),
   /** `sqlite` (file in the data directory) or a `postgres://` URL. Secret: use ZETA_DATABASE_URL_FILE. */
   databaseUrl: z.string().min(1).default('sqlite'),
   /** PostgreSQL schema to use (created if missing). */
