@@ -5,6 +5,8 @@ const benches: [string, string[]][] = [
   ['bench/issuance.ts', []],
   ['bench/est.ts', ['5', '16']],
   ['bench/import.ts', [process.env.ZETA_BENCH_IMPORT_N ?? '1000000']],
+  ['bench/policy.ts', []],
+  ['bench/gateway.ts', ['--quick']],
 ];
 let failed = 0;
 for (const [file, args] of benches) {

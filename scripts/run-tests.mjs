@@ -17,6 +17,12 @@ function collect(path, out) {
   }
 }
 
+// Node 20.20's V8 sometimes aborts ("Fatal error ... unreachable code" in
+// Deoptimizer::DoComputeBuiltinContinuation) deep in the 62,000-request Cedar corpus run. These
+// files run without the optimizing compiler, which never deoptimizes. The product is unaffected
+// in tests; see docs/adr/0002-v8-deopt-crash.md.
+const NO_OPT = [/policy-engine-corpus\.test\.ts$/];
+
 const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['src', 'test'];
 const files = [];
 for (const root of roots) collect(root, files);
@@ -24,7 +30,17 @@ if (files.length === 0) {
   console.error('no test files found under', roots.join(', '));
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', `--test-concurrency=${process.env.ZETA_TEST_CONCURRENCY ?? '2'}`];
-if (process.env.ZETA_TEST_REPORTER) args.push(`--test-reporter=${process.env.ZETA_TEST_REPORTER}`);
-const r = spawnSync(process.execPath, [...args, ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const base = ['--import', 'tsx', '--test', `--test-concurrency=${process.env.ZETA_TEST_CONCURRENCY ?? '2'}`, `--test-timeout=${process.env.ZETA_TEST_TIMEOUT_MS ?? '300000'}`];
+if (process.env.ZETA_TEST_REPORTER) base.push(`--test-reporter=${process.env.ZETA_TEST_REPORTER}`);
+const slow = files.filter((f) => NO_OPT.some((re) => re.test(f)));
+const rest = files.filter((f) => !slow.includes(f));
+let status = 0;
+if (slow.length > 0) {
+  const r = spawnSync(process.execPath, ['--no-opt', ...base, ...slow], { stdio: 'inherit' });
+  status = r.status ?? 1;
+}
+if (rest.length > 0) {
+  const r = spawnSync(process.execPath, [...base, ...rest], { stdio: 'inherit' });
+  if (status === 0) status = r.status ?? 1;
+}
+process.exit(status);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-it('the demo enrolls devices over EST and shows a revocation through OCSP', async () => {
+it('the demo enrolls over EST, enforces at the gateway, and cuts a revoked device off live', async () => {
   const root = join(import.meta.dirname, '..');
   const out = await new Promise<{ code: number; text: string }>((resolve) => {
     const c = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/demo.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -19,4 +19,8 @@ it('the demo enrolls devices over EST and shows a revocation through OCSP', asyn
   assert.match(out.text, /OCSP responder says: revoked at .*reason keyCompromise/);
   assert.match(out.text, /ZETA_ERR_TOKEN_INVALID/);
   assert.match(out.text, /zeta audit verify: OK/);
+  assert.equal((out.text.match(/✔ \S+\s+published devices\//g) ?? []).length, 5, 'every device publishes through the gateway');
+  assert.match(out.text, /subscribe segments\/ot\/# → refused/);
+  assert.match(out.text, /publish devices\/plc-\S+\/cmd → refused/);
+  assert.match(out.text, /live MQTT session closed by the gateway \d+ ms after the revocation/);
 });

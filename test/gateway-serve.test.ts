@@ -124,7 +124,7 @@ describe('gateway inside zeta serve, with real clients', () => {
     const gw = spawn(process.execPath, [ZETA_BIN, 'gateway', '--data', s.dataDir, '--upstream', 'mqtt://127.0.0.1:1883', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(gw);
     await waitFor(gw, /listening on mqtts:/);
-    const topic = `devices/${ids.cam}/ext-${run}`;
+    const topic = `devices/${ids.cam}/status/ext-${run}`;
     // A plain subscriber directly on the broker (the operator's side) sees what the device published.
     const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', '1883', '-t', topic, '-C', '1', '-W', '10']);
     children.push(sub);

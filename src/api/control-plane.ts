@@ -10,6 +10,8 @@ import { AuditLog } from '../audit/index.js';
 import { Inventory } from '../inventory/index.js';
 import { Authority, Enrollment } from '../pki/index.js';
 import { ApiTokens } from './tokens.js';
+import { PolicyStore } from '../policy/index.js';
+import { Segments } from '../segments/index.js';
 
 export class ControlPlane {
   readonly config: ZetaConfig;
@@ -20,6 +22,8 @@ export class ControlPlane {
   readonly authority: Authority;
   readonly enrollment: Enrollment;
   readonly tokens: ApiTokens;
+  readonly policies: PolicyStore;
+  readonly segments: Segments;
 
   private constructor(config: ZetaConfig, clock: Clock, store: Store) {
     this.config = config;
@@ -40,6 +44,8 @@ export class ControlPlane {
       trustDomain: config.trustDomain, maxCsrBytes: config.maxCsrBytes,
     });
     this.tokens = new ApiTokens(store, this.audit, clock);
+    this.policies = new PolicyStore(store, this.audit, clock);
+    this.segments = new Segments(store, this.audit, clock);
   }
 
   /** Opens the store; with `requireCa` (the default) also loads the CA and fails if there is none. */
@@ -60,6 +66,7 @@ export class ControlPlane {
   /** `zeta init`: the CA, the audit key and the first admin token (returned once). */
   async init(actor = 'cli:init'): Promise<{ rootId: string; issuingId: string; adminToken: string }> {
     const ca = await this.authority.init(actor);
+    await this.policies.ensureDefault(actor);
     const { token } = await this.tokens.create({ name: 'initial admin', role: 'admin' }, actor);
     return { ...ca, adminToken: token };
   }

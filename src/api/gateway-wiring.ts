@@ -7,6 +7,64 @@ import type { ChangeFeed, Change } from '../store/index.js';
 import { MqttGateway, createGatewayServerCert, type DeviceStatus, type DeviceStatusChange, type DeviceStatusSource, type GatewayEvent, type Authorizer, type GatewayOptions } from '../gateway/index.js';
 import type { ControlPlane } from './control-plane.js';
 import { isZetaError } from '../common/errors.js';
+import type { PolicyDecisionPoint } from '../policy/index.js';
+import { compileMqttAccess, mqttAllows, SEGMENTS_CHANGED, type Flow, type MqttAccess, type Segments } from '../segments/index.js';
+
+/**
+ * The segment flows as the gateway sees them: MQTT flows between segments (one source of truth
+ * with netd), refreshed on `segments.changed`, compiled per device on demand.
+ */
+export class FlowView {
+  #flows: readonly Flow[] = [];
+  readonly #cache = new Map<string, MqttAccess>();
+
+  async load(segments: Segments): Promise<void> {
+    this.#flows = (await segments.snapshot()).flows.filter((f) => f.mqttTopicPrefix !== null);
+    this.#cache.clear();
+  }
+
+  follow(feed: ChangeFeed, segments: Segments): void {
+    feed.on('change', (c) => { if (c.kind === SEGMENTS_CHANGED) void this.load(segments).catch(() => undefined); });
+  }
+
+  /** What flows add for this device: allowed with the flows and not without them. */
+  grants(d: { id: string; segment: string | null; type: string; state: string }, action: 'publish' | 'subscribe' | 'receive', topic: string): readonly string[] {
+    const key = `${d.id}\u0000${d.segment ?? ''}\u0000${d.type}\u0000${d.state}`;
+    let a = this.#cache.get(key);
+    if (a === undefined) {
+      if (this.#cache.size > 100_000) this.#cache.clear();
+      a = compileMqttAccess(d, this.#flows);
+      this.#cache.set(key, a);
+    }
+    if (a.flows.length === 0 || !mqttAllows(a, action, topic)) return [];
+    return mqttAllows(compileMqttAccess(d, []), action, topic) ? [] : a.flows;
+  }
+}
+
+/**
+ * The gateway's decision function. Cedar decides; an MQTT flow between segments may grant topic
+ * access that no permit covers (the segment model is a source of truth too), but never over an
+ * explicit Cedar forbid, and only for an active device.
+ */
+export function pdpAuthorizer(pdp: PolicyDecisionPoint, flows?: FlowView): Authorizer {
+  return (principal, action, resource, context) => {
+    const d = pdp.decide({
+      principal: principal.id, action,
+      ...(resource.type === 'broker' ? {} : { topic: resource.name }),
+      clientAddress: context.clientAddress, protocolVersion: context.protocolVersion,
+      ...(context.qos === undefined ? {} : { qos: context.qos }),
+      ...(context.retain === undefined ? {} : { retain: context.retain }),
+    });
+    if (d.decision === 'allow' || flows === undefined || resource.type === 'broker' || action === 'connect') {
+      return { decision: d.decision, reasons: d.reasons, errors: d.errors };
+    }
+    const explicitForbid = d.reasons.length > 0;
+    if (explicitForbid || d.errors.length > 0 || principal.state !== 'active') return { decision: 'deny', reasons: d.reasons, errors: d.errors };
+    const granted = flows.grants({ id: principal.id, segment: principal.segment, type: principal.deviceType, state: principal.state }, action, resource.name);
+    if (granted.length > 0) return { decision: 'allow', reasons: granted.map((f) => `flow:${f}`), errors: [] };
+    return { decision: 'deny', reasons: [], errors: [] };
+  };
+}
 
 /** Change kinds that can alter what a live device session may do. */
 const DEVICE_KINDS = new Set(['device.state', 'device.updated', 'cert.revoked', 'cert.issued']);

@@ -4,3 +4,4 @@ export { ROUTES, type ApiRoute } from './routes.js';
 export { ApiTokens, ROLES, type Role, type TokenInfo } from './tokens.js';
 export { openApiDocument } from './openapi.js';
 export { startGateway, ControlPlaneStatusSource, type GatewayHandle } from './gateway-wiring.js';
+export { loadPdp } from './routes.js';

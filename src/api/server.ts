@@ -11,7 +11,8 @@ import { ChangeFeed, mapStoreError, type Change } from '../store/index.js';
 import { decodeBase64Body, auditedRefusals } from '../pki/index.js';
 import type { ControlPlane } from './control-plane.js';
 import { ROUTES, type ApiRoute, type Runtime } from './routes.js';
-import { startGateway, type GatewayHandle } from './gateway-wiring.js';
+import { startGateway, pdpAuthorizer, FlowView, type GatewayHandle } from './gateway-wiring.js';
+import { PolicyDecisionPoint } from '../policy/index.js';
 import { openApiDocument } from './openapi.js';
 import type { TokenInfo } from './tokens.js';
 
@@ -20,6 +21,7 @@ export interface ServeHandles {
   pki: FastifyInstance;
   feed: ChangeFeed;
   gateway: GatewayHandle | undefined;
+  pdp: PolicyDecisionPoint;
   apiUrl: string;
   pkiUrl: string;
   caBundlePath: string;
@@ -81,7 +83,7 @@ function pkcs7Reply(reply: FastifyReply, der: Buffer): FastifyReply {
     .send(der.toString('base64').replace(/(.{64})/g, '$1\n') + '\n');
 }
 
-export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; ca: string }, options: { logLevel?: string; onWrite?: () => void; recentChanges?: () => Change[]; runtime?: Runtime } = {}): FastifyInstance {
+export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; ca: string }, options: { logLevel?: string; onWrite?: () => Promise<void> | void; recentChanges?: () => Change[]; runtime?: Runtime } = {}): FastifyInstance {
   const runtime: Runtime = options.runtime ?? {};
   const app = Fastify({
     logger: { level: options.logLevel ?? cp.config.logLevel },
@@ -101,10 +103,10 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
       minVersion: 'TLSv1.2',
     },
   });
-  const afterWrite = options.onWrite ?? ((): void => undefined);
+  const afterWrite = async (): Promise<void> => { await options.onWrite?.(); };
 
   app.addContentTypeParser(['application/pkcs10', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: cp.config.maxCsrBytes * 2 }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser(['text/csv', 'application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(['text/csv', 'application/x-ndjson', 'text/plain', 'application/cedar'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((e, req, reply) => sendProblem(reply, req, e));
   app.setNotFoundHandler((req, reply) => sendProblem(reply, req, new ZetaError('ZETA_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
@@ -250,7 +252,12 @@ export function buildPkiApp(cp: ControlPlane, options: { logLevel?: string } = {
 
 export async function startServer(cp: ControlPlane, options: { caBundlePath: string; tls: { key: string; cert: string; ca: string }; logLevel?: string }): Promise<ServeHandles> {
   const feed = new ChangeFeed(cp.store, cp.config.changeFeedIntervalMs);
-  const runtime: Runtime = {};
+  // The PDP follows the feed before any enforcement point does, so a change is in its entities
+  // before the gateway re-checks sessions on that same change.
+  const pdp = new PolicyDecisionPoint({ policies: cp.policies, inventory: cp.inventory, clock: cp.clock });
+  await pdp.load();
+  pdp.follow(feed);
+  const runtime: Runtime = { pdp };
   const recent: Change[] = [];
   feed.on('change', (c) => {
     recent.push(c);
@@ -260,7 +267,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   feed.on('error', (e) => api.log.error({ err: e }, 'change feed poll failed'));
   const api = buildApiApp(cp, options.tls, {
     ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
-    onWrite: () => void feed.poll(),
+    onWrite: () => feed.poll(),
     recentChanges: () => recent,
     runtime,
   });
@@ -269,13 +276,16 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   await api.listen({ host: cp.config.bindAddress, port: cp.config.apiPort });
   await pki.listen({ host: cp.config.bindAddress, port: cp.config.pkiHttpPort });
   if (cp.config.gatewayEnabled) {
-    runtime.gateway = await startGateway(cp, feed, { port: cp.config.mqttPort, host: cp.config.bindAddress, ...(cp.config.gatewayUpstream === 'embedded' ? {} : { upstream: cp.config.gatewayUpstream }) });
+    const flows = new FlowView();
+    await flows.load(cp.segments);
+    flows.follow(feed, cp.segments);
+    runtime.gateway = await startGateway(cp, feed, { port: cp.config.mqttPort, host: cp.config.bindAddress, authorize: pdpAuthorizer(pdp, flows), ...(cp.config.gatewayUpstream === 'embedded' ? {} : { upstream: cp.config.gatewayUpstream }) });
   }
   const host = cp.config.bindAddress.includes(':') ? `[${cp.config.bindAddress}]` : cp.config.bindAddress;
   const apiPort = (api.server.address() as { port: number }).port;
   const pkiPort = (pki.server.address() as { port: number }).port;
   return {
-    api, pki, feed, gateway: runtime.gateway,
+    api, pki, feed, gateway: runtime.gateway, pdp,
     apiUrl: `https://${host}:${apiPort}`,
     pkiUrl: `http://${host}:${pkiPort}`,
     caBundlePath: options.caBundlePath,

@@ -4,7 +4,8 @@
  * running server (`--server` + API token). Commands are written once against this.
  */
 import type { ZetaConfig } from '../common/config.js';
-import { ControlPlane } from '../api/index.js';
+import { ControlPlane, loadPdp } from '../api/index.js';
+import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, type MqttAction } from '../policy/index.js';
 import type { DeviceFilter } from '../inventory/index.js';
 import { apiCall, type ClientOptions } from './client.js';
 
@@ -24,6 +25,21 @@ export interface Backend {
   createApiToken(name: string, role: string, expiresInDays?: number): Promise<unknown>;
   listApiTokens(): Promise<unknown>;
   revokeApiToken(id: string): Promise<void>;
+  policyApply(text: string, comment?: string): Promise<unknown>;
+  policyCheck(device: string, action: string, topic?: string): Promise<unknown>;
+  policyWhatIf(text: string): Promise<unknown>;
+  policyShow(): Promise<unknown>;
+  policyHistory(): Promise<unknown>;
+  policyAnalysis(): Promise<unknown>;
+  policyShadow(text: string | null): Promise<unknown>;
+  segmentsList(): Promise<unknown>;
+  segmentAdd(input: Record<string, unknown>): Promise<unknown>;
+  segmentRemove(name: string): Promise<void>;
+  serviceAdd(input: Record<string, unknown>): Promise<unknown>;
+  flowAdd(input: Record<string, unknown>): Promise<unknown>;
+  flowRemove(id: string): Promise<void>;
+  deviceAddresses(id: string, addresses: string[]): Promise<unknown>;
+  mudImport(mud: string, mapping: Record<string, unknown>): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -79,6 +95,47 @@ export class LocalBackend implements Backend {
   }
   listApiTokens(): Promise<unknown> { return this.cp.tokens.list(); }
   revokeApiToken(id: string): Promise<void> { return this.cp.tokens.revoke(id, this.#actor); }
+  policyApply(text: string, comment?: string): Promise<unknown> { return this.cp.policies.apply(text, this.#actor, comment); }
+  async policyCheck(device: string, action: string, topic?: string): Promise<unknown> {
+    const pdp = await loadPdp(this.cp);
+    return { device, action, topic: topic ?? null, ...pdp.decide({ principal: device, action: action as MqttAction, ...(topic === undefined ? {} : { topic }) }) };
+  }
+  async policyWhatIf(text: string): Promise<unknown> {
+    const proposed = parsePolicySet(text);
+    const current = await this.cp.policies.active();
+    const devices = [];
+    for (let offset = 0; ; offset += 10_000) {
+      const page = await this.cp.inventory.list({ limit: 10_000, offset });
+      devices.push(...page.devices.map(deviceEntity));
+      if (page.devices.length < 10_000) break;
+    }
+    return { currentVersion: current?.version ?? null, ...whatIf(current?.set, proposed, devices, { maxListed: 1000 }) };
+  }
+  async policyShow(): Promise<unknown> {
+    const a = await this.cp.policies.active();
+    const sh = await this.cp.policies.shadow();
+    return {
+      active: a === undefined ? null : { version: a.version, sha256: a.set.sha256, policies: Object.keys(a.set.policies), text: a.set.text },
+      shadow: sh === undefined ? null : { version: sh.version, sha256: sh.set.sha256, policies: Object.keys(sh.set.policies) },
+    };
+  }
+  async policyHistory(): Promise<unknown> { return { versions: await this.cp.policies.history() }; }
+  async policyAnalysis(): Promise<unknown> {
+    const a = await this.cp.policies.active();
+    return { version: a?.version ?? null, findings: a === undefined ? [] : analyzePolicySet(a.set) };
+  }
+  policyShadow(text: string | null): Promise<unknown> { return this.cp.policies.setShadow(text, this.#actor); }
+  async segmentsList(): Promise<unknown> {
+    const g = this.cp.segments;
+    return { segments: await g.listSegments(), services: await g.listServices(), flows: await g.listFlows() };
+  }
+  segmentAdd(input: Record<string, unknown>): Promise<unknown> { return this.cp.segments.addSegment(input, this.#actor); }
+  segmentRemove(name: string): Promise<void> { return this.cp.segments.removeSegment(name, this.#actor); }
+  serviceAdd(input: Record<string, unknown>): Promise<unknown> { return this.cp.segments.addService(input, this.#actor); }
+  flowAdd(input: Record<string, unknown>): Promise<unknown> { return this.cp.segments.addFlow(input, this.#actor); }
+  flowRemove(id: string): Promise<void> { return this.cp.segments.removeFlow(id, this.#actor); }
+  async deviceAddresses(id: string, addresses: string[]): Promise<unknown> { return { id, addresses: await this.cp.segments.setDeviceAddresses(id, addresses, this.#actor) }; }
+  mudImport(mud: string, mapping: Record<string, unknown>): Promise<unknown> { return this.cp.segments.importMud(mud, mapping, this.#actor); }
   close(): Promise<void> { return this.cp.close(); }
 }
 
@@ -122,5 +179,20 @@ export class RemoteBackend implements Backend {
   }
   listApiTokens(): Promise<unknown> { return this.#call('GET', '/api/v1/tokens'); }
   async revokeApiToken(id: string): Promise<void> { await this.#call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`); }
+  policyApply(text: string, _comment?: string): Promise<unknown> { return this.#call('POST', '/api/v1/policies', text, 'text/plain'); }
+  policyCheck(device: string, action: string, topic?: string): Promise<unknown> { return this.#call('POST', '/api/v1/policies/check', { device, action, ...(topic === undefined ? {} : { topic }) }); }
+  policyWhatIf(text: string): Promise<unknown> { return this.#call('POST', '/api/v1/policies/what-if', text, 'text/plain'); }
+  policyShow(): Promise<unknown> { return this.#call('GET', '/api/v1/policies'); }
+  policyHistory(): Promise<unknown> { return this.#call('GET', '/api/v1/policies/history'); }
+  policyAnalysis(): Promise<unknown> { return this.#call('GET', '/api/v1/policies/analysis'); }
+  policyShadow(text: string | null): Promise<unknown> { return this.#call('POST', '/api/v1/policies/shadow', text ?? ' ', 'text/plain'); }
+  segmentsList(): Promise<unknown> { return this.#call('GET', '/api/v1/segments'); }
+  segmentAdd(input: Record<string, unknown>): Promise<unknown> { return this.#call('POST', '/api/v1/segments', input); }
+  async segmentRemove(name: string): Promise<void> { await this.#call('DELETE', `/api/v1/segments/${encodeURIComponent(name)}`); }
+  serviceAdd(input: Record<string, unknown>): Promise<unknown> { return this.#call('POST', '/api/v1/services', input); }
+  flowAdd(input: Record<string, unknown>): Promise<unknown> { return this.#call('POST', '/api/v1/flows', input); }
+  async flowRemove(id: string): Promise<void> { await this.#call('DELETE', `/api/v1/flows/${encodeURIComponent(id)}`); }
+  deviceAddresses(id: string, addresses: string[]): Promise<unknown> { return this.#call('PUT', `/api/v1/devices/${encodeURIComponent(id)}/addresses`, { addresses }); }
+  mudImport(mud: string, mapping: Record<string, unknown>): Promise<unknown> { return this.#call('POST', '/api/v1/segments/mud', { mud, mapping }); }
   async close(): Promise<void> { /* nothing held */ }
 }

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { makeConfig } from '../common/config.js';
 import { ControlPlane, startServer } from '../api/index.js';
-import { enroll, checkOcsp } from '../agent/index.js';
+import { enroll, checkOcsp, connectDevice } from '../agent/index.js';
+import type { MqttClient } from 'mqtt';
 import { writeServeFiles } from './serve-files.js';
 
 const keep = process.argv.includes('--keep');
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   info(`data directory: ${dataDir} (SQLite, removed at the end${keep ? ' — kept with --keep' : ''})`);
 
   step(1, 'zeta init: a root CA and an issuing CA (ECDSA P-256), the audit key, the first admin token');
-  const config = makeConfig({ dataDir, apiPort: await freePort(8443), pkiHttpPort: await freePort(8080), logLevel: 'silent' });
+  const config = makeConfig({ dataDir, apiPort: await freePort(8443), pkiHttpPort: await freePort(8080), mqttPort: await freePort(8883), logLevel: 'silent' });
   const cp = await ControlPlane.open(config, { requireCa: false });
   const init = await cp.init('demo');
   info(`root CA ${init.rootId}, issuing CA ${init.issuingId}, trust domain ${config.trustDomain}`);
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const api = h.apiUrl.replace('127.0.0.1', 'localhost');
   info(`API  ${api}/api/v1   EST ${api}/.well-known/est`);
   info(`OCSP ${h.pkiUrl}/ocsp   CA bundle ${files.caBundlePath}`);
+  info(`MQTT ${h.gateway?.url ?? '(off)'} — the gateway: mTLS, every packet decided by the Cedar policy (version ${h.pdp.activeVersion ?? '-'})`);
 
   step(3, `an operator registers ${FLEET.length} devices; each gets a one-time enrollment token`);
   const devices = [];
@@ -85,21 +87,55 @@ async function main(): Promise<void> {
     info(`${c(33, '✘')} ${(e as Error).message}`);
   }
 
+  step(6, 'devices connect through the MQTT gateway with their certificates and publish telemetry');
+  const mqttUrl = (h.gateway?.url ?? '').replace('127.0.0.1', 'localhost');
+  const clients = new Map<string, MqttClient>();
+  for (const d of enrolled) {
+    const { client } = await connectDevice({ server: mqttUrl, dir: d.dir });
+    clients.set(d.id, client);
+    // What each type's template lets it publish: cameras and locks report status, the rest telemetry.
+    const kind = d.type === 'camera' || d.type === 'lock' ? 'status' : 'telemetry';
+    const acked = await Promise.race([
+      client.publishAsync(`devices/${d.id}/${kind}`, JSON.stringify({ ok: true, t: Date.now() }), { qos: 1 }).then(() => true),
+      new Promise<boolean>((r) => { client.once('close', () => r(false)); setTimeout(() => r(false), 3000); }),
+    ]);
+    info(`${acked ? c(32, '✔') : c(31, '✘')} ${d.id.padEnd(24)} published devices/${d.id}/${kind}${acked ? '' : ' — refused'}`);
+  }
+
+  const cam = enrolled.find((d) => d.type === 'camera')!;
+  const plc = enrolled.find((d) => d.type === 'plc')!;
+  step(7, `the camera is compromised: it tries to command the PLC and to listen to the OT segment`);
+  const camClient = clients.get(cam.id)!;
+  const sub = await camClient.subscribeAsync(`segments/ot/#`, { qos: 1 }).catch((e: Error) => e);
+  info(`${c(33, '✘')} subscribe segments/ot/# → refused (SUBACK ${sub instanceof Error ? 'failure 0x80' : `0x${Number(sub[0]?.qos).toString(16)}`})`);
+  const dropped = new Promise<boolean>((resolve) => { camClient.once('close', () => resolve(true)); setTimeout(() => resolve(false), 2000); });
+  camClient.publish(`devices/${plc.id}/cmd`, 'STOP', { qos: 1 });
+  info(`${c(33, '✘')} publish devices/${plc.id}/cmd → ${(await dropped) ? 'refused; MQTT 3.1.1 has no PUBACK failure code, so the gateway disconnects it' : c(31, 'NOT refused')}`);
+  const why = h.pdp.decide({ principal: cam.id, action: 'publish', topic: `devices/${plc.id}/cmd` });
+  info(`policy says ${why.decision}: no permit matches a camera publishing into another device's namespace (default deny)`);
+
   const target = enrolled[0]!;
   const issuerPem = cp.authority.activeIssuing.row.cert_pem;
-  step(6, `OCSP before revocation: ${target.id}`);
+  step(8, `OCSP before revocation: ${target.id}`);
   const before = await checkOcsp({ ocspUrl: `${h.pkiUrl}/ocsp`, certPem: readFileSync(target.certPath, 'utf8'), issuerPem });
   info(`OCSP responder says: ${c(32, before.status)} (signed by ${before.responder}, signature verified)`);
 
-  step(7, `the camera's key leaks: zeta device revoke ${target.id} --reason keyCompromise`);
+  step(9, `the camera's key leaks: zeta device revoke ${target.id} --reason keyCompromise`);
+  const { client: live } = await connectDevice({ server: mqttUrl, dir: target.dir });
+  clients.set(target.id, live);
+  info(`(the camera is connected again: a denied message does not revoke anything by itself)`);
+  const cut = new Promise<number>((resolve) => live.once('close', () => resolve(performance.now())));
+  const t0 = performance.now();
   const rv = await cp.inventory.revoke(target.id, 'keyCompromise', 'operator:demo');
+  const cutAt = await Promise.race([cut, new Promise<number>((r) => setTimeout(() => r(-1), 3000))]);
+  info(cutAt < 0 ? c(31, 'live MQTT session NOT closed') : `${c(32, '✔')} live MQTT session closed by the gateway ${(cutAt - t0).toFixed(0)} ms after the revocation`);
   info(`revoked certificate(s) ${rv.revokedSerials.map((s) => s.slice(0, 12) + '…').join(', ')}; device state ${rv.device.state}`);
   const after = await checkOcsp({ ocspUrl: `${h.pkiUrl}/ocsp`, certPem: readFileSync(target.certPath, 'utf8'), issuerPem });
   info(`OCSP responder says: ${c(31, after.status)}${after.revokedAt === undefined ? '' : ` at ${after.revokedAt}`}${after.reason === undefined ? '' : `, reason ${after.reason}`}`);
   const crl = await fetch(`${h.pkiUrl}/crl/${cp.authority.activeIssuing.id}.crl`);
   info(`CRL at ${h.pkiUrl}/crl/${cp.authority.activeIssuing.id}.crl: ${(await crl.arrayBuffer()).byteLength} bytes, rebuilt in the revoking transaction`);
 
-  step(8, 'the audit trail: every act above, hash-chained and signed');
+  step(10, 'the audit trail: every act above, hash-chained and signed');
   await cp.audit.checkpoint();
   const v = await cp.audit.verify();
   const entries = await cp.audit.list({ limit: 1000 });
@@ -118,6 +154,7 @@ async function main(): Promise<void> {
     process.once('SIGINT', () => void stop());
     return;
   }
+  for (const cl of clients.values()) cl.end(true);
   await h.close();
   await cp.close();
   rmSync(dataDir, { recursive: true, force: true });

@@ -9,6 +9,8 @@ import { loadConfig, type ZetaConfig } from '../common/config.js';
 import { ZetaError } from '../common/errors.js';
 import { ControlPlane, startServer, startGateway } from '../api/index.js';
 import { detectFormat, parseImport, DEVICE_STATES, type DeviceFilter } from '../inventory/index.js';
+import { templates } from '../policy/index.js';
+import { runNetd, changeFeedSubscription } from '../netd/index.js';
 import { enroll, renew, publishOnce, subscribe } from '../agent/index.js';
 import { ChangeFeed } from '../store/index.js';
 
@@ -247,6 +249,122 @@ export function buildProgram(): Command {
       writeFileSync(x.tokensOut, r.tokens.map((t) => JSON.stringify({ id: t.id, enrollmentToken: t.enrollmentToken, expiresAt: r.tokenExpiresAt })).join('\n') + '\n', { mode: 0o600, flag: 'wx' });
       return { imported: r.imported, tokensFile: x.tokensOut, seconds: (Date.now() - t0) / 1000 };
     }, (v: { imported: number; tokensFile: string; seconds: number }) => `imported ${v.imported} devices in ${v.seconds.toFixed(1)} s; enrollment tokens in ${v.tokensFile}`));
+
+  const policy = program.command('policy').description('Cedar policies: apply, check, what-if, analyze, shadow');
+  withCommon(policy.command('apply <file>').description('validate a Cedar policy set against the Zeta schema and enforce it (nothing applied if invalid)'), { remote: true })
+    .option('--comment <text>', 'why (goes into the audit log)')
+    .action(run(async (b, o, file: string) => b.policyApply(readFileSync(file, 'utf8'), (o as { comment?: string }).comment),
+      (v: { version: number; policies: number; diff: { added: string[]; removed: string[]; changed: string[] } }) =>
+        `applied policy version ${v.version} (${v.policies} policies): +${v.diff.added.length} added, -${v.diff.removed.length} removed, ~${v.diff.changed.length} changed`));
+  withCommon(policy.command('check').description('decide one MQTT request for a device, with the determining policies'), { remote: true })
+    .requiredOption('--device <id>')
+    .addOption(new Option('--action <action>').choices(['connect', 'publish', 'subscribe', 'receive']).makeOptionMandatory())
+    .option('--topic <topic>', 'topic or subscription filter')
+    .action(run(async (b, o) => {
+      const x = o as Common & { device: string; action: string; topic?: string };
+      return b.policyCheck(x.device, x.action, x.topic);
+    }, (v: { decision: string; reasons: string[]; errors: string[]; policyVersion: number | null }) =>
+      `${v.decision.toUpperCase()} (policy version ${v.policyVersion ?? '-'})${v.reasons.length > 0 ? `, by ${v.reasons.join(', ')}` : ''}${v.errors.length > 0 ? `\nerrors: ${v.errors.join('; ')}` : ''}`));
+  withCommon(policy.command('diff <file>').description('what-if: evaluate the whole fleet against a proposed set without applying it'), { remote: true })
+    .action(run(async (b, _o, file: string) => b.policyWhatIf(readFileSync(file, 'utf8')),
+      (v: { devices: number; requests: number; gained: unknown[]; lost: unknown[]; summary: { change: string; action: string; pattern: string; devices: number }[] }) =>
+        [`what-if over ${v.devices} devices (${v.requests} requests): ${v.gained.length} gained, ${v.lost.length} lost`,
+          ...v.summary.map((x) => `  ${x.change === 'gain' ? '+' : '-'} ${x.action.padEnd(9)} ${x.pattern.padEnd(28)} ${x.devices} device(s)`)].join('\n')));
+  withCommon(policy.command('show').description('the enforced policy set'), { remote: true })
+    .action(run(async (b) => b.policyShow(), (v: { active: { version: number; text: string } | null }) => (v.active === null ? 'no policy set' : `# version ${v.active.version}\n${v.active.text}`)));
+  withCommon(policy.command('history').description('every policy version'), { remote: true }).action(run(async (b) => b.policyHistory()));
+  withCommon(policy.command('analyze').description('audit checks: overly broad or shadowed policies'), { remote: true })
+    .action(run(async (b) => {
+      const r = await b.policyAnalysis() as { findings: unknown[] };
+      if (r.findings.length > 0) process.exitCode = 3;
+      return r;
+    }, (v: { version: number | null; findings: { policy: string; kind: string; severity: string; message: string }[] }) =>
+      v.findings.length === 0 ? `policy version ${v.version ?? '-'}: no findings` : v.findings.map((f) => `[${f.severity}] ${f.policy}: ${f.kind}: ${f.message}`).join('\n')));
+  withCommon(policy.command('shadow [file]').description('run a proposed set beside the enforced one and log disagreements'), { remote: true })
+    .option('--clear', 'stop shadow evaluation')
+    .action(run(async (b, o, file?: string) => {
+      if ((o as { clear?: boolean }).clear === true) return b.policyShadow(null);
+      if (file === undefined) throw new ZetaError('ZETA_ERR_VALIDATION', 'give a policy file, or --clear');
+      return b.policyShadow(readFileSync(file, 'utf8'));
+    }));
+  policy.command('templates').description('print the shipped least-privilege policy templates').option('--type <type>', 'one template (base, camera, thermostat, lock, plc, sensor)').option('--json')
+    .action((o: { type?: string; json?: boolean }) => {
+      const t = templates();
+      if (o.type !== undefined && t[o.type] === undefined) { reportError(new ZetaError('ZETA_ERR_NOT_FOUND', `no template ${o.type}; have ${Object.keys(t).join(', ')}`), o); return; }
+      const pick = o.type === undefined ? t : { [o.type]: t[o.type]! };
+      print(pick, o, (v: Record<string, string>) => Object.entries(v).map(([k, x]) => `// ---- ${k}\n${x}`).join('\n'));
+    });
+
+  const segment = program.command('segment').description('segments, services and flows: compiled to the gateway and to nftables');
+  withCommon(segment.command('list').description('segments, services and flows'), { remote: true }).action(run(async (b) => b.segmentsList()));
+  withCommon(segment.command('add <name>').description('add a segment'), { remote: true })
+    .addOption(new Option('--kind <kind>', 'what groups it').choices(['type', 'function', 'site', 'sensitivity']).default('function'))
+    .option('--description <text>')
+    .action(run(async (b, o, name: string) => {
+      const x = o as { kind: string; description?: string };
+      return b.segmentAdd({ name, kind: x.kind, ...(x.description === undefined ? {} : { description: x.description }) });
+    }));
+  withCommon(segment.command('rm <name>').description('remove a segment (refused while in use)'), { remote: true })
+    .action(run(async (b, _o, name: string) => { await b.segmentRemove(name); return { removed: name }; }));
+  withCommon(segment.command('service <name>').description('add a named service flows can reach'), { remote: true })
+    .requiredOption('--address <cidr...>', 'addresses or prefixes').option('--protocol <p>', 'tcp, udp, icmp or any').option('--port <ports...>', 'ports or ranges (554, 8000-8010)')
+    .option('--role <role>', 'e.g. remediation').option('--description <text>')
+    .action(run(async (b, o, name: string) => {
+      const x = o as { address: string[]; protocol?: string; port?: string[]; role?: string; description?: string };
+      return b.serviceAdd({ name, addresses: x.address, ...(x.protocol === undefined ? {} : { protocol: x.protocol }), ...(x.port === undefined ? {} : { ports: x.port }), ...(x.role === undefined ? {} : { role: x.role }), ...(x.description === undefined ? {} : { description: x.description }) });
+    }));
+  withCommon(segment.command('allow').description('allow a flow from a segment to a segment or service (all else is denied)'), { remote: true })
+    .requiredOption('--from <segment>').option('--to <segment>').option('--to-service <service>')
+    .option('--protocol <p>').option('--port <ports...>').option('--mqtt-topic-prefix <prefix>', 'MQTT topic prefix this flow opens at the gateway')
+    .addOption(new Option('--direction <d>').choices(['one-way', 'both']).default('one-way')).option('--id <id>').option('--description <text>')
+    .action(run(async (b, o) => {
+      const x = o as { from: string; to?: string; toService?: string; protocol?: string; port?: string[]; mqttTopicPrefix?: string; direction: string; id?: string; description?: string };
+      const input: Record<string, unknown> = { from: x.from, direction: x.direction };
+      if (x.to !== undefined) input.toSegment = x.to;
+      if (x.toService !== undefined) input.toService = x.toService;
+      if (x.protocol !== undefined) input.protocol = x.protocol;
+      if (x.port !== undefined) input.ports = x.port;
+      if (x.mqttTopicPrefix !== undefined) input.mqttTopicPrefix = x.mqttTopicPrefix;
+      if (x.id !== undefined) input.id = x.id;
+      if (x.description !== undefined) input.description = x.description;
+      return b.flowAdd(input);
+    }));
+  withCommon(segment.command('disallow <flowId>').description('remove a flow'), { remote: true })
+    .action(run(async (b, _o, fid: string) => { await b.flowRemove(fid); return { removed: fid }; }));
+  withCommon(segment.command('addresses <device> <address...>').description("set a device's IP addresses (for netd's sets)"), { remote: true })
+    .action(run(async (b, _o, dev: string, addrs: string[]) => b.deviceAddresses(dev, addrs)));
+  withCommon(segment.command('mud <file>').description("import a device type's allowed flows from a MUD file (RFC 8520)"), { remote: true })
+    .requiredOption('--segment <segment>', 'the segment the devices live in').option('--type <type>', 'device type the flows apply to')
+    .option('--local-networks <segment>', 'segment that stands for local-networks')
+    .action(run(async (b, o, file: string) => {
+      const x = o as { segment: string; type?: string; localNetworks?: string };
+      return b.mudImport(readFileSync(file, 'utf8'), { segment: x.segment, ...(x.type === undefined ? {} : { deviceType: x.type }), ...(x.localNetworks === undefined ? {} : { localNetworks: { segment: x.localNetworks } }) });
+    }));
+
+  withCommon(program.command('netd').description('keep the nftables ruleset (table inet zeta) of this Linux gateway in step with segments and flows'))
+    .option('--netns <name>', 'apply inside this network namespace')
+    .option('--remove-on-exit', 'remove the table on exit (development only: ends enforcement)')
+    .action(async (o: Common & { netns?: string; removeOnExit?: boolean }) => {
+      try {
+        const cfg = configFrom(o);
+        const cp = await ControlPlane.open(cfg, { requireCa: false });
+        const feed = new ChangeFeed(cp.store, cfg.changeFeedIntervalMs);
+        await feed.start();
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        process.once('SIGTERM', () => ac.abort());
+        const running = await runNetd({
+          snapshot: () => cp.segments.snapshot(), changes: changeFeedSubscription(feed), signal: ac.signal,
+          ...(o.netns === undefined ? {} : { netns: o.netns }), ...(o.removeOnExit === true ? { removeOnExit: true } : {}),
+        });
+        print({ netd: 'running', first: running.first }, o, () => `netd applied table inet zeta (${JSON.stringify(running.first).slice(0, 120)}); watching for changes`);
+        await running.done;
+        feed.stop();
+        await cp.close();
+      } catch (e) {
+        reportError(e, o);
+      }
+    });
 
   const audit = program.command('audit').description('the tamper-evident audit log');
   withCommon(audit.command('verify').description('check the hash chain and the signed checkpoints; says which entry is wrong'), { remote: true })

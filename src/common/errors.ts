@@ -31,6 +31,11 @@ export const ERROR_CODES = {
   ZETA_ERR_SERVER: { status: 502, title: 'Server request failed', hint: 'Check --server and the API token.' },
   ZETA_ERR_POLICY_INVALID: { status: 400, title: 'Policy not accepted', hint: 'Fix the reported policy; the policy set was not loaded.' },
   ZETA_ERR_ENTITY_INVALID: { status: 400, title: 'Entity data not accepted', hint: 'Fix the reported entity; the entity store was not changed.' },
+  ZETA_ERR_MUD_INVALID: { status: 400, title: 'MUD file not accepted', hint: 'Fix the reported part of the MUD file (RFC 8520); nothing was applied.' },
+  ZETA_ERR_SIGNAL_INPUT: { status: 400, title: 'Signal input not readable', hint: 'Check the --input path, --format (zeek-conn, telemetry, gateway) and the inventory file; malformed lines are reported, not fatal.' },
+  ZETA_ERR_NFT_APPLY: { status: 500, title: 'Network ruleset not applied', hint: 'Read the netd log; the last good ruleset stays in force (default drop).' },
+  ZETA_ERR_TPM_MALFORMED: { status: 400, title: 'Malformed TPM structure', hint: 'Send the TPM structures (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE, event log) exactly as the TPM and firmware produced them.' },
+  ZETA_ERR_ATTESTATION_FAILED: { status: 403, title: 'Attestation refused', hint: 'The reason names the failed check (nonce, signature, PCRs, event log, reference values, EK/AK binding); re-attest with a fresh nonce or fix the device.' },
 } as const satisfies Record<string, { status: number; title: string; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

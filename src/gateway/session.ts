@@ -784,6 +784,8 @@ export class Session {
       out.returnCode = 0;
     }
     this.state = 'open';
+    // The device's CONNECT (Will payload, properties…) is not needed once the session is open.
+    this.#connect = null;
     this.connectedAt = this.#host.clock.now();
     this.#counters = this.#host.metrics.device(this.identity!.deviceId);
     this.#host.metrics.connectionsAccepted++;

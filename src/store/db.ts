@@ -73,11 +73,13 @@ export class Store {
   async migrate(): Promise<void> {
     const all = migrations(this.dialect);
     const provider: MigrationProvider = { getMigrations: () => Promise.resolve(all) };
-    const migrator = new Migrator({ db: this.db, provider });
+    // Kysely looks for its lock table across every schema unless told which one: with parallel
+    // runs in their own schemas it would find another run's table and skip creating its own.
+    const migrator = new Migrator({ db: this.db, provider, ...(this.dialect === 'postgres' ? { migrationTableSchema: this.#schema } : {}) });
     const { error, results } = await migrator.migrateToLatest();
     if (error !== undefined) {
-      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new ZetaError('ZETA_ERR_STORE_UNAVAILABLE', `database migration ${failed} failed`, { cause: error });
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? '(before any migration ran)';
+      throw new ZetaError('ZETA_ERR_STORE_UNAVAILABLE', `database migration ${failed} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }
   }
 

@@ -131,5 +131,75 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_policies': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Versioned Cedar policy sets: one `active`, at most one `shadow`, the rest `superseded`.
+        await db.schema.createTable('policy_sets')
+          .addColumn('version', 'integer', (c) => c.primaryKey())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('comment', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('policy_sets_status').on('policy_sets').column('status').execute();
+      },
+    },
+    '0003_segments': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Segments, services, flows and device addresses: the source of truth src/segments compiles
+        // to the gateway and to netd. JSON columns are text (port ranges, address lists).
+        await db.schema.createTable('segments')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('builtin', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        // INVARIANT: the quarantine segment always exists (src/segments/model.ts QUARANTINE_SEGMENT).
+        await sql`insert into segments (name, kind, description, builtin, created_at) values ('quarantine', 'sensitivity', 'Built-in: reaches only remediation services', 1, ${new Date(0).toISOString()})`.execute(db);
+
+        await db.schema.createTable('services')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('description', 'text')
+          .addColumn('addresses', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('dns_name', 'text')
+          .addColumn('protocol', 'text', (c) => c.notNull())
+          .addColumn('ports', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('role', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema.createTable('flows')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('from_segment', 'text', (c) => c.notNull())
+          .addColumn('to_segment', 'text')
+          .addColumn('to_service', 'text')
+          .addColumn('protocol', 'text')
+          .addColumn('ports', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('mqtt_topic_prefix', 'text')
+          .addColumn('direction', 'text', (c) => c.notNull())
+          .addColumn('from_device_type', 'text')
+          .addColumn('to_device_type', 'text')
+          .addColumn('description', 'text')
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('flows_from_segment').on('flows').column('from_segment').execute();
+        await db.schema.createIndex('flows_to_segment').on('flows').column('to_segment').execute();
+        await db.schema.createIndex('flows_to_service').on('flows').column('to_service').execute();
+
+        // An address belongs to at most one device, so a device can never sit in two segment sets.
+        await db.schema.createTable('device_addresses')
+          .addColumn('address', 'text', (c) => c.primaryKey())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('family', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('device_addresses_device').on('device_addresses').column('device_id').execute();
+      },
+    },
+    // NEXT MIGRATION GOES HERE ('0003_...').
   };
 }

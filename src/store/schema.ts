@@ -121,6 +121,72 @@ export interface CrlStateTable {
   crl_der_b64: string;
 }
 
+export interface PolicySetsTable {
+  version: number;
+  /** active | shadow | superseded */
+  status: string;
+  text: string;
+  sha256: string;
+  actor: string;
+  comment: string | null;
+  created_at: string;
+}
+
+export interface SegmentsTable {
+  name: string;
+  /** type | function | site | sensitivity | other */
+  kind: string;
+  description: string | null;
+  /** 1 for built-in segments (quarantine), which cannot be removed */
+  builtin: number;
+  created_at: string;
+}
+
+export interface ServicesTable {
+  name: string;
+  description: string | null;
+  /** JSON array of canonical addresses / CIDR prefixes */
+  addresses: string;
+  dns_name: string | null;
+  /** tcp | udp | icmp | any */
+  protocol: string;
+  /** JSON array of [low, high] destination port ranges */
+  ports: string;
+  /** remediation | null */
+  role: string | null;
+  created_at: string;
+}
+
+export interface FlowsTable {
+  id: string;
+  from_segment: string;
+  /** Exactly one of to_segment / to_service is set. */
+  to_segment: string | null;
+  to_service: string | null;
+  /** tcp | udp | icmp | any; null = the target service's */
+  protocol: string | null;
+  /** JSON array of [low, high] destination port ranges */
+  ports: string;
+  mqtt_topic_prefix: string | null;
+  /** one-way | both */
+  direction: string;
+  from_device_type: string | null;
+  to_device_type: string | null;
+  description: string | null;
+  /** manual | mud:<url> */
+  source: string;
+  created_at: string;
+}
+
+export interface DeviceAddressesTable {
+  /** Canonical IPv4/IPv6 address or prefix */
+  address: string;
+  device_id: string;
+  /** 4 | 6 */
+  family: number;
+  created_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -132,6 +198,11 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   changes: ChangesTable;
   crl_state: CrlStateTable;
+  policy_sets: PolicySetsTable;
+  segments: SegmentsTable;
+  services: ServicesTable;
+  flows: FlowsTable;
+  device_addresses: DeviceAddressesTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;
