@@ -4,7 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store, ChangeFeed, type Change } from '../src/store/index.js';
+import { Store, ChangeFeed, emitChange, type Change } from '../src/store/index.js';
 import { AuditLog } from '../src/audit/index.js';
 import { Inventory, type CertificateRevoker } from '../src/inventory/index.js';
 import { ApiTokens } from '../src/api/index.js';
@@ -111,6 +111,25 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal((await audit.verify()).ok, true);
     });
 
+    it('concurrent write transactions commit or fail each on its own (SQLite commits them as a group)', async () => {
+      const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => store.writeTx(async (tx) => {
+        await audit.append(tx, { actor: 'op', action: 'test.concurrent', subject: `c-${i}` });
+        await emitChange(tx, clock.now(), 'test.concurrent', `c-${i}`);
+        if (i % 3 === 1) throw new ZetaError('ZETA_ERR_CONFLICT', `refused ${i}`);
+        return i;
+      })));
+      results.forEach((r, i) => {
+        if (i % 3 === 1) assert.ok(r.status === 'rejected' && (r.reason as ZetaError).message === `refused ${i}`, `call ${i}`);
+        else assert.deepEqual(r, { status: 'fulfilled', value: i });
+      });
+      const kept = Array.from({ length: 12 }, (_, i) => i).filter((i) => i % 3 !== 1).map((i) => `c-${i}`);
+      // Commit order may differ from call order (PostgreSQL); audit entries and changes agree on it.
+      const audited = (await audit.list({ action: 'test.concurrent' })).map((e) => e.subject);
+      assert.deepEqual([...audited].sort(), [...kept].sort());
+      assert.deepEqual((await store.db.selectFrom('changes').select('subject').where('kind', '=', 'test.concurrent').orderBy('seq').execute()).map((c) => c.subject), audited);
+      assert.equal((await audit.verify()).ok, true);
+    });
+
     it('bulk import is all or nothing and names the bad records', async () => {
       const total = (await inv.list({})).total;
       await assert.rejects(inv.importDevices([{ name: 'ok', type: 'sensor' }, { name: '', type: 'sensor' }, { type: 'x' }], 'op'),
@@ -125,9 +144,20 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(progress, 2500);
       assert.equal(new Set(r.tokens.map((t) => t.enrollmentToken)).size, 2500);
       assert.equal((await inv.list({ segment: 'even' })).total, 1250);
+      // Imported tokens are stored hashed like single ones: each redeems once, for its own device.
+      const t7 = r.tokens[7]!;
+      assert.equal(t7.id, 'bulk-7');
+      await assert.rejects(store.writeTx((tx) => inv.redeemEnrollmentToken(tx, 'bulk-8', t7.enrollmentToken, clock.now())), (e: ZetaError) => e.code === 'ZETA_ERR_TOKEN_INVALID');
+      assert.equal((await store.writeTx((tx) => inv.redeemEnrollmentToken(tx, 'bulk-7', t7.enrollmentToken, clock.now()))).id, 'bulk-7');
+      await assert.rejects(store.writeTx((tx) => inv.redeemEnrollmentToken(tx, 'bulk-7', t7.enrollmentToken, clock.now())), (e: ZetaError) => e.code === 'ZETA_ERR_TOKEN_INVALID');
       // importing an id that exists refuses the whole file
       await assert.rejects(inv.importDevices([{ id: 'new-1', name: 'n', type: 'sensor' }, { id: 'bulk-3', name: 'b', type: 'sensor' }], 'op'), (e: ZetaError) => /bulk-3/.test(e.message));
       await assert.rejects(inv.get('new-1'));
+      // ... naming each existing id (up to five), and leaving no token of the refused file behind
+      const tokensBefore = Number((await store.db.selectFrom('enrollment_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      await assert.rejects(inv.importDevices([{ id: 'new-2', name: 'n', type: 'sensor' }, { id: 'bulk-4', name: 'b', type: 'sensor' }, { id: 'bulk-9', name: 'b', type: 'sensor' }], 'op'),
+        (e: ZetaError) => e.code === 'ZETA_ERR_IMPORT' && /already exist: .*bulk-4/.test(e.message) && /bulk-9/.test(e.message));
+      assert.equal(Number((await store.db.selectFrom('enrollment_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n), tokensBefore);
       const entries = await audit.list({ action: 'device.import' });
       assert.equal(entries.length, 1);
       assert.equal(entries[0]?.details.count, 2500);

@@ -3,14 +3,14 @@
  * one write transaction holding the change, its audit entry and its change-feed row: an action is
  * reported successful only once all three are committed together.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import type { Store, Tx, DeviceRow } from '../store/index.js';
 import { emitChange } from '../store/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Clock } from '../common/clock.js';
 import { ZetaError } from '../common/errors.js';
 import { hashSecret, newSecret, safeEqualHex } from '../common/ids.js';
-import { randomBytes } from 'node:crypto';
+import { quickDeviceInput } from './import-validate.js';
 import {
   canTransition, deviceInputSchema, deviceUpdateSchema, ENROLLABLE_STATES,
   type Device, type DeviceFilter, type DeviceInput, type DeviceState, type DeviceUpdateInput,
@@ -308,9 +308,15 @@ export class Inventory {
     return row === undefined ? undefined : rowToDevice(row);
   }
 
-  /** Records the newly issued certificate as current; a registered device becomes active. */
-  async attachCertificate(tx: Tx, deviceId: string, cert: { serial: string; fingerprintSha256: string; notAfter: string }, now: Date): Promise<void> {
-    const row = await this.#mustGet(tx, deviceId);
+  /**
+   * Records the newly issued certificate as current; a registered device becomes active. `current`
+   * is the device as already read in this same transaction (the write lock is held, so it cannot
+   * have changed); without it the row is read again.
+   */
+  async attachCertificate(tx: Tx, deviceId: string, cert: { serial: string; fingerprintSha256: string; notAfter: string }, now: Date,
+    current?: { id: string; state: string; segment?: string | null }): Promise<void> {
+    const known = current !== undefined && current.id === deviceId && current.segment !== undefined ? { state: current.state, segment: current.segment } : undefined;
+    const row = known ?? await this.#mustGet(tx, deviceId);
     const state = row.state === 'registered' ? 'active' : row.state;
     await tx.updateTable('devices').set({
       cert_serial: cert.serial, cert_fingerprint: cert.fingerprintSha256, cert_not_after: cert.notAfter,
@@ -333,11 +339,18 @@ export class Inventory {
   async importDevices(records: unknown[], actor: string, onProgress?: (done: number, total: number) => void): Promise<{ imported: number; tokens: { id: string; enrollmentToken: string }[]; tokenExpiresAt: string }> {
     const errors: string[] = [];
     const parsed: DeviceInput[] = [];
-    records.forEach((rec, i) => {
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i];
+      // The common case skips the schema parse; anything else (and every error) goes through it.
+      const quick = quickDeviceInput(rec);
+      if (quick !== undefined) {
+        parsed.push(quick);
+        continue;
+      }
       const r = deviceInputSchema.safeParse(rec);
       if (r.success) parsed.push(r.data);
       else if (errors.length < 20) errors.push(...r.error.issues.map((iss) => `record ${i + 1}: ${iss.path.map(String).join('.') || '(record)'}: ${iss.message}`));
-    });
+    }
     if (errors.length > 0) throw new ZetaError('ZETA_ERR_IMPORT', `import refused, nothing imported: ${errors.slice(0, 20).join('; ')}`, { fields: { problems: errors } });
     if (parsed.length === 0) throw new ZetaError('ZETA_ERR_IMPORT', 'import refused: no records');
     const now = this.#clock.now();
@@ -351,27 +364,121 @@ export class Inventory {
     }
     if (errors.length > 0) throw new ZetaError('ZETA_ERR_IMPORT', `import refused, nothing imported: ${errors.join('; ')}`, { fields: { problems: errors } });
     const expiresAt = this.#tokenExpiry(now);
-    const tokens = rows.map((r) => ({ id: r.id, enrollmentToken: this.#newToken() }));
+    const issued = this.#newTokens(rows.length);
+    const tokens = rows.map((r, i) => ({ id: r.id, enrollmentToken: issued.tokens[i]! }));
     const digest = createHash('sha256');
-    for (const r of rows) digest.update(`${r.id}\u0000${r.name}\u0000${r.type}\u0000${r.segment ?? ''}\n`);
-    const chunk = this.#store.dialect === 'sqlite' ? 2000 : 1000;
-    await this.#store.writeTx(async (tx) => {
-      for (let i = 0; i < rows.length; i += chunk) {
-        const ids = rows.slice(i, i + chunk).map((r) => r.id);
-        const clash = await tx.selectFrom('devices').select('id').where('id', 'in', ids).limit(5).execute();
-        if (clash.length > 0) throw new ZetaError('ZETA_ERR_IMPORT', `import refused, nothing imported: device id(s) already exist: ${clash.map((c) => c.id).join(', ')}`);
+    let text = '';
+    for (const r of rows) {
+      text += `${r.id}\u0000${r.name}\u0000${r.type}\u0000${r.segment ?? ''}\n`;
+      if (text.length > 65536) {
+        digest.update(text);
+        text = '';
       }
-      const batch = Math.floor(chunk / 4);
-      for (let i = 0; i < rows.length; i += batch) {
-        await tx.insertInto('devices').values(rows.slice(i, i + batch)).execute();
-        await tx.insertInto('enrollment_tokens').values(tokens.slice(i, i + batch).map((t) => ({
-          token_hash: hashSecret(t.enrollmentToken), device_id: t.id, created_at: nowIso, expires_at: expiresAt, used_at: null,
-        }))).execute();
-        onProgress?.(Math.min(i + batch, rows.length), rows.length);
+    }
+    digest.update(text);
+    const raw = this.#store.sqliteHandle;
+    await this.#store.writeTx(async (tx) => {
+      if (raw !== undefined) {
+        insertImportSqlite(raw, rows, issued.hashes, nowIso, expiresAt, onProgress);
+      } else {
+        await this.#insertImportKysely(tx, rows, issued.hashes, nowIso, expiresAt, onProgress);
       }
       await this.#audit.append(tx, { actor, action: 'device.import', subject: null, details: { count: rows.length, sha256: digest.digest('hex'), first: rows[0]?.id, last: rows[rows.length - 1]?.id } });
       await emitChange(tx, now, 'device.imported', '*', { count: rows.length });
     });
     return { imported: rows.length, tokens, tokenExpiresAt: expiresAt };
   }
+
+  /**
+   * `count` one-time tokens (the #newToken format) and their at-rest hashes (hashSecret), from one
+   * CSPRNG read instead of one per token; the random bytes are wiped once encoded.
+   */
+  #newTokens(count: number): { tokens: string[]; hashes: string[] } {
+    const pin = this.#opts.caPin?.();
+    const suffix = pin === undefined ? '' : `.${pin}`;
+    const tokens: string[] = new Array<string>(count);
+    const hashes: string[] = new Array<string>(count);
+    const perBlock = 2048;
+    for (let start = 0; start < count; start += perBlock) {
+      const n = Math.min(perBlock, count - start);
+      const bytes = randomBytes(n * SECRET_BYTES);
+      for (let j = 0; j < n; j++) {
+        const token = `zet_${bytes.toString('base64url', j * SECRET_BYTES, (j + 1) * SECRET_BYTES)}${suffix}`;
+        tokens[start + j] = token;
+        hashes[start + j] = hash('sha256', token, 'hex'); // = hashSecret(token), one-shot
+      }
+      bytes.fill(0);
+    }
+    return { tokens, hashes };
+  }
+
+  /** PostgreSQL: multi-row inserts through Kysely, after refusing ids that already exist. */
+  async #insertImportKysely(tx: Tx, rows: DeviceRow[], hashes: string[], nowIso: string, expiresAt: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+    const chunk = 1000;
+    for (let i = 0; i < rows.length; i += chunk) {
+      const ids = rows.slice(i, i + chunk).map((r) => r.id);
+      const clash = await tx.selectFrom('devices').select('id').where('id', 'in', ids).limit(5).execute();
+      if (clash.length > 0) throw existingIds(clash.map((c) => c.id));
+    }
+    const batch = Math.floor(chunk / 4);
+    for (let i = 0; i < rows.length; i += batch) {
+      await tx.insertInto('devices').values(rows.slice(i, i + batch)).execute();
+      await tx.insertInto('enrollment_tokens').values(rows.slice(i, i + batch).map((r, j) => ({
+        token_hash: hashes[i + j]!, device_id: r.id, created_at: nowIso, expires_at: expiresAt, used_at: null,
+      }))).execute();
+      onProgress?.(Math.min(i + batch, rows.length), rows.length);
+    }
+  }
+}
+
+/** Raw random octets in one enrollment token (newSecret). */
+const SECRET_BYTES = 32;
+const PROGRESS_EVERY = 2000;
+
+function existingIds(ids: string[]): ZetaError {
+  return new ZetaError('ZETA_ERR_IMPORT', `import refused, nothing imported: device id(s) already exist: ${ids.join(', ')}`);
+}
+
+/**
+ * SQLite: prepared statements on the store's own connection, inside the caller's writeTx. An id
+ * that already exists is caught by the primary key as the row goes in (ON CONFLICT DO NOTHING, then
+ * no row changed): up to five are named and the transaction rolls back. Synchronous, so nothing
+ * else runs on the connection meanwhile.
+ */
+function insertImportSqlite(db: NonNullable<Store['sqliteHandle']>, rows: DeviceRow[], hashes: string[], nowIso: string, expiresAt: string, onProgress?: (done: number, total: number) => void): void {
+  // INVARIANT: these statements must join the writeTx transaction, never autocommit on their own.
+  if (!db.inTransaction) throw new ZetaError('ZETA_ERR_INTERNAL', 'bulk import must run inside store.writeTx');
+  const device = db.prepare(`insert into devices (id, name, type, vendor, model, firmware, owner, site, segment, tags, state, cert_serial, cert_fingerprint, cert_not_after, last_seen, posture, created_at, updated_at)
+    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing`);
+  const token = db.prepare('insert into enrollment_tokens (token_hash, device_id, created_at, expires_at, used_at) values (?, ?, ?, ?, null)');
+  const total = rows.length;
+  const progress = (done: number): void => {
+    if (onProgress !== undefined && (done % PROGRESS_EVERY === 0 || done === 2 * total)) onProgress(Math.floor(done / 2), total);
+  };
+  const clashes: string[] = [];
+  for (let i = 0; i < total; i++) {
+    const r = rows[i]!;
+    const done = device.run(r.id, r.name, r.type, r.vendor, r.model, r.firmware, r.owner, r.site, r.segment, r.tags, r.state,
+      r.cert_serial, r.cert_fingerprint, r.cert_not_after, r.last_seen, r.posture, r.created_at, r.updated_at);
+    if (done.changes === 0) {
+      clashes.push(r.id);
+      if (clashes.length >= 5) break;
+    }
+    progress(i + 1);
+  }
+  if (clashes.length > 0) throw existingIds(clashes);
+  // Tokens go in grouped by the first 12 bits of their hash, so the primary-key B-tree takes them
+  // almost in order instead of at random pages (a counting sort, one pass).
+  const buckets = new Int32Array(4097);
+  const key = (h: string): number => Number.parseInt(h.slice(0, 3), 16);
+  for (const h of hashes) buckets[key(h) + 1]!++;
+  for (let b = 1; b <= 4096; b++) buckets[b]! += buckets[b - 1]!;
+  const order = new Int32Array(total);
+  for (let i = 0; i < total; i++) order[buckets[key(hashes[i]!)]!++] = i;
+  for (let k = 0; k < total; k++) {
+    const i = order[k]!;
+    token.run(hashes[i]!, rows[i]!.id, nowIso, expiresAt);
+    progress(total + k + 1);
+  }
+  if (clashes.length > 0) throw existingIds(clashes);
 }

@@ -32,21 +32,26 @@ export const CONNECTABLE_STATES: readonly DeviceState[] = ['active'];
 /** States in which a device may enroll or renew. Quarantined devices may renew (they stay identifiable). */
 export const ENROLLABLE_STATES: readonly DeviceState[] = ['registered', 'active', 'quarantined'];
 
-const label = z.string().trim().min(1).max(128);
-const optionalLabel = z.string().trim().min(1).max(128).nullable().optional();
-const segmentName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'segment: lower-case letters, digits, ".", "_" or "-"');
+/** Bounds and patterns of a device record; the schema below and the bulk-import validator share them. */
+export const DEVICE_INPUT_LIMITS = { labelChars: 128, tagChars: 64, tags: 32 } as const;
+export const DEVICE_TYPE_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+export const SEGMENT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+const label = z.string().trim().min(1).max(DEVICE_INPUT_LIMITS.labelChars);
+const optionalLabel = z.string().trim().min(1).max(DEVICE_INPUT_LIMITS.labelChars).nullable().optional();
+const segmentName = z.string().regex(SEGMENT_PATTERN, 'segment: lower-case letters, digits, ".", "_" or "-"');
 
 export const deviceInputSchema = z.strictObject({
   id: z.string().regex(ID_PATTERN, 'id: 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit').optional(),
   name: label,
-  type: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'type: lower-case word such as camera, thermostat, lock, plc, sensor, gateway'),
+  type: z.string().regex(DEVICE_TYPE_PATTERN, 'type: lower-case word such as camera, thermostat, lock, plc, sensor, gateway'),
   vendor: optionalLabel,
   model: optionalLabel,
   firmware: optionalLabel,
   owner: optionalLabel,
   site: optionalLabel,
   segment: segmentName.nullable().optional(),
-  tags: z.array(z.string().trim().min(1).max(64)).max(32).optional(),
+  tags: z.array(z.string().trim().min(1).max(DEVICE_INPUT_LIMITS.tagChars)).max(DEVICE_INPUT_LIMITS.tags).optional(),
 });
 export type DeviceInput = z.infer<typeof deviceInputSchema>;
 

@@ -25,6 +25,7 @@ import { parseRevocationReason, type RevocationReason } from './revocation.js';
 import { buildOcspResponse, ocspErrorResponse, parseOcspRequest, matchesIssuer } from './ocsp.js';
 import { toPem, fromPem, sha256Hex } from './pem.js';
 import { pkcs7CertsOnly } from './pkcs7.js';
+import { IssuancePool } from './issue-pool.js';
 
 export interface AuthorityOptions {
   dataDir: string;
@@ -204,6 +205,16 @@ export class Authority {
     }).execute();
     await emitChange(tx, now, 'cert.issued', deviceId, { serial: cert.serialHex, notAfter: cert.notAfter.toISOString() });
     return cert;
+  }
+
+  /**
+   * Worker threads issuing from the active issuing CA, for bulk re-issue (IssuancePool: the same
+   * pipeline per certificate, authorize on this thread). Records nothing: the caller stores what it
+   * keeps. Close it when done.
+   */
+  openIssuancePool(threads?: number): Promise<IssuancePool> {
+    const issuer = this.activeIssuing;
+    return IssuancePool.open({ id: issuer.id, certDer: issuer.certDer, keyRef: issuer.row.key_ref, baseDir: this.#o.dataDir }, threads === undefined ? {} : { threads });
   }
 
   checkReason(reason: string): void {

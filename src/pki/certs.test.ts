@@ -19,6 +19,8 @@ import {
   type CaCert,
   type KeyType,
 } from './index.js';
+import { keyIdentifier, parseCertificate, readSubjectKeyIdentifier } from './x509.js';
+import { OID } from './oids.js';
 import { deviceRequest, makeHierarchy, makeTempDir, openssl, opensslOk, type Hierarchy, type TempDir } from './test-support.js';
 
 function code(c: ErrorCode, message?: RegExp) {
@@ -119,6 +121,19 @@ describe('CA hierarchy and device issuance (openssl as the relying party)', () =
     assert.ok(x.verify(describeCa(h.issuing).publicKey));
     assert.ok(x.checkIssued(new X509Certificate(h.issuing.certDer)));
     assert.deepEqual(fromPem(c.pem, 'CERTIFICATE'), c.der);
+    // RFC 7093 §2 method 1 SKI, written in place by the template stage.
+    const parsed = parseCertificate(c.der);
+    assert.deepEqual(readSubjectKeyIdentifier(parsed.extensions.get(OID.subjectKeyIdentifier)), keyIdentifier(spki.subarray(spki.length - 65)));
+    // Certificates of the same shape after the first (fast re-verify) agree with OpenSSL too.
+    for (let i = 0; i < 20; i++) {
+      const k = spkiOf(i % 2 === 0 ? 'p256' : 'ed25519');
+      const d = issueDeviceCertificate(deviceRequest(k, now, { deviceId: `d-${i}` }), h.issuing);
+      const y = new X509Certificate(d.der);
+      assert.ok(y.verify(describeCa(h.issuing).publicKey));
+      assert.equal(y.subjectAltName, `URI:spiffe://test.zeta/device/d-${i}`);
+      assert.ok(y.publicKey.export({ type: 'spki', format: 'der' }).equals(k));
+      assert.equal(y.serialNumber.toLowerCase().replace(/^0+/, ''), d.serialHex);
+    }
   });
 
   it('uses a caller-chosen serial and reports it without a leading 00', () => {

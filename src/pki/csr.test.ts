@@ -50,6 +50,16 @@ describe('CSR intake (openssl req as the peer)', () => {
     assert.throws(() => parseCsr(csrs.k256!, MAX), code('ZETA_ERR_KEY_REFUSED', /secp256k1/));
   });
 
+  it('refuses a CSR whose EC point is not on the curve, before checking its signature', () => {
+    for (const name of ['p256', 'p384']) {
+      const bad = Buffer.from(csrs[name]!);
+      const key = parseCsr(csrs[name]!, MAX).spki;
+      const at = bad.indexOf(key) + key.length - 1; // last octet of the point's y coordinate
+      bad[at]! ^= 0x01;
+      assert.throws(() => parseCsr(bad, MAX), code('ZETA_ERR_KEY_REFUSED', /malformed/), name);
+    }
+  });
+
   it('refuses a CSR whose signature was tampered with (flip a byte)', () => {
     for (const name of ['p256', 'ed25519']) {
       const bad = Buffer.from(csrs[name]!);

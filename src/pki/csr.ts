@@ -3,10 +3,10 @@
  * size → structure → key type → signature (proof of possession), and nothing in the CSR names the
  * identity: the caller takes it from the device record.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { ZetaError } from '../common/errors.js';
 import { decodeDer, readBitStringBytes, readOid, readSmallInteger, relabelDerError, TAG, type DerNode } from './der.js';
-import { spkiPartsOfNode, VERIFY_ALGORITHMS, verifySignature, type KeyType } from './key-types.js';
+import { publicKeyOf, spkiPartsOfNode, VERIFY_ALGORITHMS, verifySignature, type KeyType } from './key-types.js';
 
 export interface ParsedCsr {
   /** DER SubjectPublicKeyInfo (a copy). */
@@ -73,7 +73,8 @@ export function parseCsr(der: Buffer, maxBytes: number): ParsedCsr {
     throw relabelDerError(e, 'ZETA_ERR_CSR_MALFORMED', 'The certificate request is malformed.');
   }
   // key type (the registry names what it refuses)
-  const { keyType } = spkiPartsOfNode(parts.spki);
+  const spkiParts = spkiPartsOfNode(parts.spki);
+  const { keyType } = spkiParts;
   // signature: proof of possession over certificationRequestInfo with the CSR's own key
   const alg = VERIFY_ALGORITHMS[parts.signatureOid];
   // RFC 5758 §3.2, RFC 8410 §3: ECDSA and Ed25519 identifiers carry no parameters.
@@ -85,7 +86,7 @@ export function parseCsr(der: Buffer, maxBytes: number): ParsedCsr {
   let key: KeyObject;
   try {
     // OpenSSL checks the point is on the curve here (SEC 1 §3.2.2.1).
-    key = createPublicKey({ key: parts.spki.der(), format: 'der', type: 'spki' });
+    key = publicKeyOf(spkiParts, parts.spki.der());
   } catch (e) {
     throw new ZetaError('ZETA_ERR_KEY_REFUSED', 'The public key is malformed.', { internal: 'OpenSSL refused the SubjectPublicKeyInfo', cause: e });
   }

@@ -12,7 +12,7 @@ import { ZetaError, isZetaError } from '../common/errors.js';
 import { parseCsr } from './csr.js';
 import type { Authority } from './authority.js';
 import type { IssuedCert } from './certs.js';
-import { pkcs7CertsOnly } from './pkcs7.js';
+import { encodeCertsOnly } from './pkcs7.js';
 
 function spkiSha256(cert: X509Certificate): string {
   return createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
@@ -20,9 +20,11 @@ function spkiSha256(cert: X509Certificate): string {
 
 /** What enrollment needs from the inventory (implemented there; injected to avoid a cycle). */
 export interface DeviceDirectory {
-  redeemEnrollmentToken(tx: Tx, deviceId: string | null, token: string, now: Date): Promise<{ id: string; state: string }>;
+  redeemEnrollmentToken(tx: Tx, deviceId: string | null, token: string, now: Date): Promise<{ id: string; state: string; segment?: string | null }>;
   getInTx(tx: Tx, deviceId: string): Promise<{ id: string; state: string } | undefined>;
-  attachCertificate(tx: Tx, deviceId: string, cert: { serial: string; fingerprintSha256: string; notAfter: string }, now: Date): Promise<void>;
+  /** `current`: the device as read earlier in the same transaction (saves reading it again). */
+  attachCertificate(tx: Tx, deviceId: string, cert: { serial: string; fingerprintSha256: string; notAfter: string }, now: Date,
+    current?: { id: string; state: string; segment?: string | null }): Promise<void>;
 }
 
 /** Errors whose refusal is already in the audit log (so the HTTP layer does not record it twice). */
@@ -89,11 +91,12 @@ export class Enrollment {
       const csr = parseCsr(csrDer, this.#maxCsrBytes);
       const now = this.#clock.now();
       return await this.#store.writeTx(async (tx) => {
-        const { id: deviceId } = await this.#dir.redeemEnrollmentToken(tx, claimedId, token, now);
+        const device = await this.#dir.redeemEnrollmentToken(tx, claimedId, token, now);
+        const deviceId = device.id;
         const cert = await this.#ca.issueForDevice(tx, deviceId, csr.spki, now);
-        await this.#dir.attachCertificate(tx, deviceId, { serial: cert.serialHex, fingerprintSha256: cert.fingerprintSha256, notAfter: cert.notAfter.toISOString() }, now);
+        await this.#dir.attachCertificate(tx, deviceId, { serial: cert.serialHex, fingerprintSha256: cert.fingerprintSha256, notAfter: cert.notAfter.toISOString() }, now, device);
         await this.#audit.append(tx, { actor: `device:${deviceId}`, action: 'est.enroll', subject: deviceId, details: { serial: cert.serialHex, keyType: csr.keyType, notAfter: cert.notAfter.toISOString(), ...(client === undefined ? {} : { client }) } });
-        return { deviceId, cert, pkcs7: pkcs7CertsOnly([cert.der]) };
+        return { deviceId, cert, pkcs7: encodeCertsOnly([cert.der]) };
       });
     } catch (e) {
       return this.#refused('est.enroll', claimedId, e, client);
@@ -135,7 +138,7 @@ export class Enrollment {
         const cert = await this.#ca.issueForDevice(tx, id, csr.spki, now);
         await this.#dir.attachCertificate(tx, id, { serial: cert.serialHex, fingerprintSha256: cert.fingerprintSha256, notAfter: cert.notAfter.toISOString() }, now);
         await this.#audit.append(tx, { actor: `device:${id}`, action: 'est.reenroll', subject: id, details: { serial: cert.serialHex, previous: serial, keyType: csr.keyType, sameKey: cert.spkiSha256 === spkiSha256(peer), ...(client === undefined ? {} : { client }) } });
-        return { deviceId: id, cert, pkcs7: pkcs7CertsOnly([cert.der]) };
+        return { deviceId: id, cert, pkcs7: encodeCertsOnly([cert.der]) };
       });
     } catch (e) {
       return this.#refused('est.reenroll', deviceId, e, client);

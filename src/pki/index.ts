@@ -15,6 +15,7 @@ export {
   type IssuedCert,
 } from './certs.js';
 export type { IssuanceStage } from './issue-device.js';
+export { IssuancePool, type PoolIssuer } from './issue-pool.js';
 export { decodeBase64Body, parseCsr, type ParsedCsr } from './csr.js';
 export { buildCsr } from './csr-build.js';
 export { pkcs7CertsOnly } from './pkcs7.js';

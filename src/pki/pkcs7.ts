@@ -18,6 +18,15 @@ export function pkcs7CertsOnly(certs: Buffer[]): Buffer {
       throw new ZetaError('ZETA_ERR_VALIDATION', 'Not a certificate.', { cause: e });
     }
   }
+  return encodeCertsOnly(certs);
+}
+
+/**
+ * pkcs7CertsOnly without re-reading the certificates: only for ones the issuance pipeline has just
+ * re-verified (the EST enrollment response).
+ */
+export function encodeCertsOnly(certs: Buffer[]): Buffer {
+  if (certs.length === 0) throw new ZetaError('ZETA_ERR_VALIDATION', 'A certs-only PKCS#7 needs at least one certificate.');
   const signedData = encodeSequence(
     encodeInteger(1), // RFC 5652 §5.1: v1 when only X.509 certificates and id-data content
     encodeTlv(TAG.SET),

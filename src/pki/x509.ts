@@ -290,27 +290,35 @@ const POOL_SIZE = 16 * 256;
 let pool = Buffer.alloc(0);
 let poolOffset = POOL_SIZE;
 
-/** 16 random octets; refilled from the CSPRNG in blocks (one syscall per 256 serials). */
-function random16(): Buffer {
+/** Writes 16 random octets at `off`; refilled from the CSPRNG in blocks (one syscall per 256 serials). */
+function random16At(out: Buffer, off: number): void {
   if (poolOffset + 16 > pool.length) {
     pool = randomBytes(POOL_SIZE);
     poolOffset = 0;
   }
-  const out = Buffer.allocUnsafe(16);
-  pool.copy(out, 0, poolOffset, poolOffset + 16);
+  pool.copy(out, off, poolOffset, poolOffset + 16);
   pool.fill(0, poolOffset, poolOffset + 16); // a served serial does not linger in the pool
   poolOffset += 16;
-  return out;
 }
 
+/** Octets randomSerial() and writeRandomSerialAt() produce. */
+export const RANDOM_SERIAL_LENGTH = 16;
+
 /**
- * A fresh serial: 126 random bits, positive, 16 octets (RFC 5280 §4.1.2.2: positive, ≤ 20 octets;
- * CA/B BR §7.1: ≥ 64 bits of CSPRNG output). The top bits are fixed to 01 so the encoding is
- * always 16 octets, minimal, and never needs a 00 pad.
+ * Writes a fresh serial magnitude at `off` (RANDOM_SERIAL_LENGTH octets): 126 random bits,
+ * positive (RFC 5280 §4.1.2.2: positive, ≤ 20 octets; CA/B BR §7.1: ≥ 64 bits of CSPRNG output).
+ * The top bits are fixed to 01 so the encoding is always 16 octets, minimal, and never needs a 00
+ * pad. Lets the hot path put the serial straight into the certificate it is building.
  */
+export function writeRandomSerialAt(out: Buffer, off: number): void {
+  random16At(out, off);
+  out[off] = (out[off]! & 0x3f) | 0x40;
+}
+
+/** A fresh serial as its own Buffer; see writeRandomSerialAt. */
 export function randomSerial(): Buffer {
-  const s = random16();
-  s[0] = (s[0]! & 0x3f) | 0x40;
+  const s = Buffer.allocUnsafe(RANDOM_SERIAL_LENGTH);
+  writeRandomSerialAt(s, 0);
   return s;
 }
 

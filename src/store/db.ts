@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type ControlledTransaction, type Transaction, type MigrationProvider, type SqliteDatabase } from 'kysely';
 import type { Database } from './schema.js';
 import { migrations } from './migrations.js';
 import { ZetaError } from '../common/errors.js';
@@ -19,6 +19,42 @@ export type Tx = Transaction<Database>;
 // int8 (COUNT(*), bigserial) would otherwise arrive as strings; our counters fit in 2^53.
 pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
 
+/** Prepared statements kept per SQL text (Kysely's SQLite driver prepares every query anew). */
+const STATEMENT_CACHE_SIZE = 512;
+
+/**
+ * The better-sqlite3 database as Kysely's driver sees it, with prepared statements reused by SQL
+ * text. Safe because the driver runs one query at a time on this single connection (it holds a
+ * mutex) and never leaves a statement mid-iteration when it returns one.
+ */
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sqlText: string) {
+      let stmt = cache.get(sqlText);
+      if (stmt === undefined) {
+        stmt = database.prepare(sqlText);
+        if (cache.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = cache.keys().next();
+          if (oldest.done !== true) cache.delete(oldest.value);
+        }
+        cache.set(sqlText, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
+/** Most write transactions committed together on SQLite (see Store.writeTx). */
+const GROUP_COMMIT_MAX = 64;
+
+interface PendingWrite {
+  fn: (tx: Tx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+}
+
 export interface StoreOptions {
   dataDir: string;
   databaseUrl: string;
@@ -29,11 +65,25 @@ export class Store {
   readonly db: Db;
   readonly dialect: Dialect;
   readonly #schema: string;
+  readonly #sqlite: SQLite.Database | undefined;
+  readonly #pending: PendingWrite[] = [];
+  #draining = false;
 
-  private constructor(db: Db, dialect: Dialect, schema: string) {
+  private constructor(db: Db, dialect: Dialect, schema: string, sqlite?: SQLite.Database) {
     this.db = db;
     this.dialect = dialect;
     this.#schema = schema;
+    this.#sqlite = sqlite;
+  }
+
+  /**
+   * The better-sqlite3 connection under `db` on SQLite (undefined on PostgreSQL), for bulk paths
+   * that run prepared statements directly. INVARIANT: Kysely runs every query and transaction of
+   * this store on this one connection, so inside `writeTx` a statement run here is part of that
+   * transaction; use it only there (check `inTransaction`), and only synchronously.
+   */
+  get sqliteHandle(): SQLite.Database | undefined {
+    return this.#sqlite;
   }
 
   static async open(options: StoreOptions): Promise<Store> {
@@ -49,7 +99,7 @@ export class Store {
       database.pragma('busy_timeout = 10000');
       database.pragma('synchronous = NORMAL');
       database.pragma('foreign_keys = ON');
-      store = new Store(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite', 'main');
+      store = new Store(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite', 'main', database);
     } else if (/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
       const schema = options.databaseSchema ?? 'public';
       if (schema !== 'public') {
@@ -87,8 +137,26 @@ export class Store {
    * A write transaction. INVARIANT: every transaction that writes audit entries or change-feed rows
    * starts by locking the audit head row, so writers are serialized across processes and change
    * sequence numbers become visible in commit order (the change feed never skips one).
+   *
+   * On SQLite, where there is one connection and writers run one after another anyway, calls that
+   * arrive while a write transaction runs are committed together (group commit): each runs in its
+   * own savepoint, so a failing one is rolled back alone and rejects with its own error, and every
+   * one resolves only after the shared COMMIT succeeded. If that COMMIT (or SQLite itself, on an
+   * I/O error) rolls the transaction back, every call in it rejects: nothing was committed.
    */
-  async writeTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  writeTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#sqlite === undefined) return this.#writeTxAlone(fn);
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        // One turn of the event loop first, so requests that arrived with this one can join it.
+        setImmediate(() => void this.#drain());
+      }
+    });
+  }
+
+  async #writeTxAlone<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     try {
       return await this.db.transaction().execute(async (tx) => {
         await sql`update audit_head set seq = seq where id = 1`.execute(tx);
@@ -97,6 +165,63 @@ export class Store {
     } catch (e) {
       throw mapStoreError(e);
     }
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const group = this.#pending.splice(0, GROUP_COMMIT_MAX);
+        const notRun = await this.#commitGroup(group);
+        this.#pending.unshift(...notRun);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** One SQLite transaction for `group`; returns the calls it did not get to run (to go again). */
+  async #commitGroup(group: PendingWrite[]): Promise<PendingWrite[]> {
+    const alone = group.length === 1;
+    let trx: ControlledTransaction<Database>;
+    try {
+      trx = await this.db.startTransaction().execute();
+    } catch (e) {
+      for (const w of group) w.reject(mapStoreError(e));
+      return [];
+    }
+    const ran: { w: PendingWrite; value: unknown }[] = [];
+    let i = 0;
+    try {
+      await sql`update audit_head set seq = seq where id = 1`.execute(trx);
+      for (; i < group.length; i++) {
+        const w = group[i]!;
+        if (alone) {
+          ran.push({ w, value: await w.fn(trx) });
+          continue;
+        }
+        await sql`savepoint zeta_write`.execute(trx);
+        try {
+          const value = await w.fn(trx);
+          await sql`release zeta_write`.execute(trx);
+          ran.push({ w, value });
+        } catch (e) {
+          // SQLite ends the whole transaction on some errors (SQLITE_FULL, I/O): then nothing survives.
+          if (this.#sqlite?.inTransaction !== true) throw e;
+          await sql`rollback to zeta_write`.execute(trx);
+          await sql`release zeta_write`.execute(trx);
+          w.reject(mapStoreError(e));
+        }
+      }
+      await trx.commit().execute();
+    } catch (e) {
+      await trx.rollback().execute().catch(() => undefined);
+      const err = mapStoreError(e);
+      for (const r of ran) r.w.reject(err);
+      group[i]?.reject(err);
+      return group.slice(i + 1);
+    }
+    for (const r of ran) r.w.resolve(r.value);
+    return [];
   }
 
   async close(): Promise<void> {
