@@ -6,6 +6,7 @@ const benches: [string, string[]][] = [
   ['bench/est.ts', ['5', '16']],
   ['bench/import.ts', [process.env.ZETA_BENCH_IMPORT_N ?? '1000000']],
   ['bench/policy.ts', []],
+  ['bench/detect.ts', []],
   ['bench/gateway.ts', ['--quick']],
 ];
 let failed = 0;
