@@ -73,7 +73,7 @@ describe('policy administration', () => {
   it('what-if reports exactly who gains and loses, on a fleet of thousands', () => {
     const devices = Array.from({ length: 3000 }, (_, i) => deviceEntity({
       id: `d-${i}`, name: 'x', type: ['camera', 'thermostat', 'lock', 'plc', 'sensor'][i % 5]!, vendor: null, model: null, firmware: null, owner: null,
-      site: null, segment: i % 5 === 3 ? 'ot-1' : 'it', tags: [], state: 'active', certificate: null, lastSeen: null, posture: {}, createdAt: '', updatedAt: '',
+      site: null, segment: i % 5 === 3 ? 'ot-1' : 'it', tags: [], state: 'active', certificate: null, lastSeen: null, posture: {}, trustScore: null, createdAt: '', updatedAt: '',
     }));
     const current = parsePolicySet(defaultPolicyText());
     // Proposal: cameras may no longer stream.

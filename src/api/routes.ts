@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ControlPlane } from './control-plane.js';
 import type { Role, TokenInfo } from './tokens.js';
 import type { GatewayHandle } from './gateway-wiring.js';
+import type { Monitor, Alert } from '../monitor/index.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, parseImport, detectFormat } from '../inventory/index.js';
@@ -19,6 +20,8 @@ export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 export interface Runtime {
   gateway?: GatewayHandle;
   pdp?: PolicyDecisionPoint;
+  monitor?: Monitor;
+  alerts?: Alert[];
 }
 
 export interface RouteContext {
@@ -312,6 +315,14 @@ export const ROUTES: readonly ApiRoute[] = [
       const r = await cp.segments.importMud(typeof b.mud === 'string' ? b.mud : JSON.stringify(b.mud ?? null), b.mapping, actor);
       await afterWrite();
       return r;
+    },
+  },
+  {
+    method: 'GET', path: '/api/v1/alerts', tag: 'monitor', summary: 'Recent alerts from the detectors, each with its explanation', roles: ALL,
+    handler: async ({ runtime, req }) => {
+      const q = parse(z.strictObject({ device: z.string().max(128).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), req.query, 'query');
+      const all = runtime.alerts ?? [];
+      return { stats: runtime.monitor?.stats() ?? null, alerts: all.filter((a) => q.device === undefined || a.key === q.device).slice(-(q.limit ?? 200)) };
     },
   },
   {

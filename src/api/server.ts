@@ -13,6 +13,7 @@ import type { ControlPlane } from './control-plane.js';
 import { ROUTES, type ApiRoute, type Runtime } from './routes.js';
 import { startGateway, pdpAuthorizer, FlowView, type GatewayHandle } from './gateway-wiring.js';
 import { PolicyDecisionPoint } from '../policy/index.js';
+import { Monitor, trustScore, type Alert } from '../monitor/index.js';
 import { openApiDocument } from './openapi.js';
 import type { TokenInfo } from './tokens.js';
 
@@ -250,6 +251,24 @@ export function buildPkiApp(cp: ControlPlane, options: { logLevel?: string } = {
   return app;
 }
 
+/** An alert is audited, and moves the device's trust score (which the policies can read). */
+async function recordAlert(cp: ControlPlane, monitor: Monitor, a: Alert): Promise<void> {
+  try {
+    await cp.audit.record({ actor: 'monitor', action: 'monitor.alert', outcome: 'ok', subject: a.key, details: JSON.parse(JSON.stringify(a)) as Record<string, unknown> });
+    const device = await cp.inventory.get(a.key).catch(() => undefined);
+    if (device === undefined) return;
+    const now = cp.clock.now();
+    const t = trustScore({
+      identity: { certValid: device.certificate !== null && new Date(device.certificate.notAfter) > now, keyType: 'ec', attestation: 'none', tpmResident: false },
+      posture: {},
+      behavior: monitor.behavior(device.id),
+    });
+    await cp.inventory.setPosture(device.id, { trustScore: t.score, trustFactors: t.factors, trustUpdatedAt: now.toISOString() });
+  } catch {
+    // Monitoring never takes the server down; the alert is still in the API's list.
+  }
+}
+
 export async function startServer(cp: ControlPlane, options: { caBundlePath: string; tls: { key: string; cert: string; ca: string }; logLevel?: string }): Promise<ServeHandles> {
   const feed = new ChangeFeed(cp.store, cp.config.changeFeedIntervalMs);
   // The PDP follows the feed before any enforcement point does, so a change is in its entities
@@ -257,7 +276,15 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   const pdp = new PolicyDecisionPoint({ policies: cp.policies, inventory: cp.inventory, clock: cp.clock });
   await pdp.load();
   pdp.follow(feed);
-  const runtime: Runtime = { pdp };
+  // Continuous monitoring: gateway events → detectors → alerts → trust score → posture → PDP.
+  const monitor = new Monitor({ clock: cp.clock });
+  const alerts: Alert[] = [];
+  monitor.on('alert', (a: Alert) => {
+    alerts.push(a);
+    if (alerts.length > 2000) alerts.splice(0, alerts.length - 2000);
+    void recordAlert(cp, monitor, a);
+  });
+  const runtime: Runtime = { pdp, monitor, alerts };
   const recent: Change[] = [];
   feed.on('change', (c) => {
     recent.push(c);
@@ -280,6 +307,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
     await flows.load(cp.segments);
     flows.follow(feed, cp.segments);
     runtime.gateway = await startGateway(cp, feed, { port: cp.config.mqttPort, host: cp.config.bindAddress, authorize: pdpAuthorizer(pdp, flows), ...(cp.config.gatewayUpstream === 'embedded' ? {} : { upstream: cp.config.gatewayUpstream }) });
+    runtime.gateway.gateway.on('event', (e: Parameters<Monitor['ingestGatewayEvent']>[0]) => { monitor.ingestGatewayEvent(e); });
   }
   const host = cp.config.bindAddress.includes(':') ? `[${cp.config.bindAddress}]` : cp.config.bindAddress;
   const apiPort = (api.server.address() as { port: number }).port;
@@ -293,6 +321,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
     async close() {
       feed.stop();
       await runtime.gateway?.close();
+      monitor.close();
       await api.close();
       await pki.close();
     },

@@ -33,6 +33,11 @@ export interface InventoryOptions {
   caPin?: () => string | undefined;
 }
 
+function trustOf(posture: string): number | null {
+  const t = (JSON.parse(posture) as { trustScore?: unknown }).trustScore;
+  return typeof t === 'number' ? t : null;
+}
+
 export function rowToDevice(r: DeviceRow): Device {
   return {
     id: r.id,
@@ -53,6 +58,7 @@ export function rowToDevice(r: DeviceRow): Device {
     },
     lastSeen: r.last_seen,
     posture: JSON.parse(r.posture) as Record<string, unknown>,
+    trustScore: trustOf(r.posture),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -323,6 +329,23 @@ export class Inventory {
       state, updated_at: now.toISOString(),
     }).where('id', '=', deviceId).execute();
     if (state !== row.state) await emitChange(tx, now, 'device.state', deviceId, { from: row.state, to: state, segment: row.segment });
+  }
+
+  /**
+   * Merges signals into the device's posture (trust score and its factors, attestation). Posture is
+   * an observation, not an admin act: it is not audited itself (the alerts behind it are), but it
+   * goes on the change feed so decision points see it at once.
+   */
+  async setPosture(deviceId: string, patch: Record<string, unknown>): Promise<Device> {
+    const now = this.#clock.now();
+    return this.#store.writeTx(async (tx) => {
+      const row = await this.#mustGet(tx, deviceId);
+      const posture = { ...(JSON.parse(row.posture) as Record<string, unknown>), ...patch };
+      const next = { ...row, posture: JSON.stringify(posture), updated_at: now.toISOString() };
+      await tx.updateTable('devices').set({ posture: next.posture, updated_at: next.updated_at }).where('id', '=', deviceId).execute();
+      await emitChange(tx, now, 'device.posture', deviceId, { trustScore: posture.trustScore ?? null });
+      return rowToDevice(next);
+    });
   }
 
   async touchLastSeen(deviceId: string, at: Date): Promise<void> {

@@ -79,6 +79,8 @@ export interface Device {
   certificate: DeviceCertificateInfo | null;
   lastSeen: string | null;
   posture: Record<string, unknown>;
+  /** 0-100 from the monitor's trust score; null until first computed. */
+  trustScore: number | null;
   createdAt: string;
   updatedAt: string;
 }

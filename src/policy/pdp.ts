@@ -48,14 +48,14 @@ export interface DecisionLogEntry {
 }
 
 export function deviceEntity(d: Device): EntityJson {
-  const posture = d.posture as { trustScore?: unknown; attestation?: { status?: unknown } };
+  const posture = d.posture as { attestation?: { status?: unknown } };
   return {
     uid: { type: 'Device', id: d.id },
     attrs: {
       type: d.type, segment: d.segment ?? '', site: d.site ?? '', vendor: d.vendor ?? '', model: d.model ?? '', firmware: d.firmware ?? '',
       state: d.state,
       // Until monitoring computes it, a device has the neutral score; policies may require more.
-      trustScore: typeof posture.trustScore === 'number' ? Math.round(posture.trustScore) : 100,
+      trustScore: d.trustScore === null ? 100 : Math.round(d.trustScore),
       attestation: typeof posture.attestation?.status === 'string' ? posture.attestation.status : 'none',
       tags: d.tags,
     },
