@@ -6,6 +6,10 @@ import { pathToFileURL } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { policySetTextToJson } from '../src/policy/cedar-json.js';
 import { compilePolicySet, EntityStore, isAuthorized, type CedarRequest, type EntityJson } from '../src/policy/engine/index.js';
+import { setFlagsFromString } from 'node:v8';
+
+// ADR 0002: V8 11.3 can abort when deoptimizing around inlined JS-to-Wasm calls (cedar-wasm).
+setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 export const DEVICE_TYPES = ['sensor', 'camera', 'plc', 'gateway', 'hvac', 'meter'] as const;
 export const TOPIC_KINDS = ['telemetry', 'command', 'config', 'alert', 'firmware', 'video'] as const;

@@ -17,11 +17,8 @@ function collect(path, out) {
   }
 }
 
-// Node 20.20's V8 sometimes aborts ("Fatal error ... unreachable code" in
-// Deoptimizer::DoComputeBuiltinContinuation) deep in the 62,000-request Cedar corpus run. These
-// files run without the optimizing compiler, which never deoptimizes. The product is unaffected
-// in tests; see docs/adr/0002-v8-deopt-crash.md.
-const NO_OPT = [/policy-engine-corpus\.test\.ts$/];
+// Files that must run without V8's optimizing compiler (none today; see docs/adr/0002).
+const NO_OPT = [];
 
 const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['src', 'test'];
 const files = [];

@@ -8,9 +8,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { setFlagsFromString } from 'node:v8';
 import { entitiesFor, generateFleet, iotPolicyText, randomRequest, rng } from '../bench/policy.js';
 import { policySetTextToJson } from '../src/policy/cedar-json.js';
 import { compilePolicySet, EntityStore, isAuthorized, type CedarRequest, type Decision, type EntityJson } from '../src/policy/engine/index.js';
+
+// See policy-engine-corpus.test.ts: Node 20's V8 can abort when it lazily deoptimises a function
+// that inlined a JS-to-Wasm call while the call runs; these loops call cedar-wasm and the engine.
+setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 function agree(ours: Decision, w: cedar.AuthorizationAnswer): string | undefined {
   if (w.type !== 'success') return `cedar-wasm failed: ${JSON.stringify(w.errors)}`;

@@ -2,23 +2,22 @@
  * The decision: a pure, total function of (request, policies, entities). Cedar spec,
  * "Authorization": deny by default; any satisfied forbid denies and is the reason; else any
  * satisfied permit allows and is the reason; a policy whose evaluation errors is skipped and its
- * error reported.
+ * error reported (CompiledPolicySet.decide).
  */
-import type { CompiledPolicy, CompiledPolicySet } from './compile.js';
+import type { CompiledPolicySet } from './compile.js';
 import { Env } from './env.js';
-import type { EntityStore } from './entity-store.js';
-import type { CedarRequest, Decision, PolicyError } from './types.js';
-import { entityRefFromJson, valueFromJson } from './value-json.js';
-import { CedarRecord, EvalError, type Value } from './values.js';
+import type { EntityStore, Slot } from './entity-store.js';
+import { errorMessage } from './ops.js';
+import type { CedarRequest, Decision } from './types.js';
+import { typeAndIdFromJson, valueFromJson } from './value-json.js';
+import { CedarRecord, EntityRef, EvalError, type Value } from './values.js';
 
 /** The `policyId` under which a malformed request is reported (no policy was evaluated). */
 export const REQUEST_ERROR_ID = '';
 
-function errorMessage(e: unknown): string {
-  if (e instanceof EvalError) return e.message;
-  // INVARIANT: total. A host error (e.g. stack exhaustion on a pathological policy) is this
-  // policy's evaluation error, as Cedar reports its recursion limit.
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+/** The stored entity, which is its own uid (its key built once, at upsert), else a new uid. */
+function refOf(e: Slot | undefined, type: string, id: string): EntityRef {
+  return e !== undefined ? e : new EntityRef(type, id);
 }
 
 function bindRequest(req: CedarRequest, s: EntityStore): Env {
@@ -26,23 +25,12 @@ function bindRequest(req: CedarRequest, s: EntityStore): Env {
   if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) throw new EvalError('context must be a record');
   const m = new Map<string, Value>();
   for (const k of Object.keys(ctx)) m.set(k, valueFromJson((ctx as Record<string, unknown>)[k]));
-  return new Env(entityRefFromJson(req.principal), entityRefFromJson(req.action), entityRefFromJson(req.resource), new CedarRecord(m), s);
-}
-
-function run(list: readonly CompiledPolicy[], env: Env, errors: PolicyError[]): string[] | undefined {
-  let satisfied: string[] | undefined;
-  for (let i = 0; i < list.length; i++) {
-    const p = list[i] as CompiledPolicy;
-    let ok: boolean;
-    try {
-      ok = p.test(env);
-    } catch (e) {
-      errors.push({ policyId: p.id, message: errorMessage(e) });
-      continue;
-    }
-    if (ok) (satisfied ??= []).push(p.id);
-  }
-  return satisfied;
+  const p = typeAndIdFromJson(req.principal);
+  const a = typeAndIdFromJson(req.action);
+  const r = typeAndIdFromJson(req.resource);
+  const pe = s.lookup(p.type, p.id);
+  const re = s.lookup(r.type, r.id);
+  return new Env(refOf(pe, p.type, p.id), refOf(s.lookup(a.type, a.id), a.type, a.id), refOf(re, r.type, r.id), new CedarRecord(m), s, pe, re);
 }
 
 export function isAuthorized(req: CedarRequest, policies: CompiledPolicySet, entities: EntityStore): Decision {
@@ -53,11 +41,5 @@ export function isAuthorized(req: CedarRequest, policies: CompiledPolicySet, ent
     // Fail closed: a request that cannot be bound is denied, and says why.
     return { decision: 'deny', determining: [], errors: [{ policyId: REQUEST_ERROR_ID, message: `invalid request: ${errorMessage(e)}` }] };
   }
-  const errors: PolicyError[] = [];
-  const applicable = policies.forAction(env);
-  const forbids = run(applicable.forbids, env, errors);
-  const permits = run(applicable.permits, env, errors);
-  if (forbids !== undefined) return { decision: 'deny', determining: forbids, errors };
-  if (permits !== undefined) return { decision: 'allow', determining: permits, errors };
-  return { decision: 'deny', determining: [], errors };
+  return policies.decide(env);
 }

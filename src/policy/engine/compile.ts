@@ -7,26 +7,12 @@
 import { ZetaError } from '../../common/errors.js';
 import type { EntityStore } from './entity-store.js';
 import type { Env } from './env.js';
+import { type Chunk, type CodegenHost, generateChunks, Outcome } from './codegen.js';
 import { EXTENSION_FUNCTIONS, callExtension } from './extensions.js';
-import type { EntityUid, ExprJson, PatternElem, PolicyJson, PrincipalOrResourceConstraint } from './types.js';
+import type { Decision, EntityUid, ExprJson, PatternElem, PolicyJson, PrincipalOrResourceConstraint } from './types.js';
 import { entityRefFromJson, valueFromJson } from './value-json.js';
-import {
-  CedarDatetime,
-  CedarDuration,
-  CedarRecord,
-  CedarSet,
-  EntityRef,
-  EvalError,
-  fail,
-  isLong,
-  longAdd,
-  longMul,
-  longNeg,
-  longSub,
-  type Value,
-  typeError,
-  valueEquals,
-} from './values.js';
+import { asBool, asEntity, asSet, asString, BINARY, type Binary, evalIn, getAttr, hasAttr, STORE_DEPENDENT } from './ops.js';
+import { CedarRecord, CedarSet, EntityRef, EvalError, fail, isLong, longNeg, mapArray, type Value, typeError } from './values.js';
 
 type Ev = (env: Env) => Value;
 
@@ -37,6 +23,8 @@ export interface CompiledPolicy {
   readonly action: ((env: Env) => boolean) | undefined;
   /** Scope && conditions; throws EvalError when the policy errors. */
   readonly test: (env: Env) => boolean;
+  /** The validated EST it was compiled from (the source of the generated code). */
+  readonly json: PolicyJson;
 }
 
 class PolicyCompileError extends Error {}
@@ -69,71 +57,6 @@ function foldOrDefer(f: () => Value): Folded {
     }
     throw e;
   }
-}
-
-function asBool(v: Value): boolean {
-  return typeof v === 'boolean' ? v : typeError('bool', v);
-}
-
-function asSet(v: Value): CedarSet {
-  return v instanceof CedarSet ? v : typeError('set', v);
-}
-
-function asEntity(v: Value): EntityRef {
-  return v instanceof EntityRef ? v : typeError('entity', v);
-}
-
-function asString(v: Value): string {
-  return typeof v === 'string' ? v : typeError('string', v);
-}
-
-function lessThan(a: Value, b: Value, orEqual: boolean): boolean {
-  if (isLong(a) && isLong(b)) return orEqual ? a <= b : a < b;
-  // Cedar 4: datetime and duration overload `<` and `<=` (supports_operator_overloading)
-  if ((a instanceof CedarDatetime && b instanceof CedarDatetime) || (a instanceof CedarDuration && b instanceof CedarDuration)) {
-    return orEqual ? a.ms <= b.ms : a.ms < b.ms;
-  }
-  if (isLong(a) || a instanceof CedarDatetime || a instanceof CedarDuration) return typeError(isLong(a) ? 'long' : 'same type', b);
-  return typeError('long, datetime or duration', a);
-}
-
-/** `e1 in e2` (Cedar spec, "Hierarchy membership"): reflexive, transitive, never errors on a missing entity. */
-function evalIn(env: Env, left: Value, right: Value): boolean {
-  const l = asEntity(left);
-  if (right instanceof EntityRef) return l.key === right.key || env.ancestors(l).has(right.key);
-  if (right instanceof CedarSet) {
-    for (const x of right.items) if (!(x instanceof EntityRef)) typeError('set of entities', right);
-    let anc: ReadonlySet<string> | undefined;
-    for (const x of right.items) {
-      const k = (x as EntityRef).key;
-      if (k === l.key || (anc ??= env.ancestors(l)).has(k)) return true;
-    }
-    return false;
-  }
-  return typeError('entity or set of entities', right);
-}
-
-function getAttr(env: Env, v: Value, attr: string): Value {
-  if (v instanceof CedarRecord) {
-    const x = v.map.get(attr);
-    return x ?? fail(`record does not have the attribute \`${attr}\``);
-  }
-  if (v instanceof EntityRef) {
-    const e = env.entity(v);
-    if (e === undefined) return fail(`entity \`${v.toString()}\` does not exist`);
-    const x = e.attrs.get(attr);
-    return x ?? fail(`\`${v.toString()}\` does not have the attribute \`${attr}\``);
-  }
-  return typeError('record or entity', v);
-}
-
-function hasAttr(env: Env, v: Value, attr: string): boolean {
-  if (v instanceof CedarRecord) return v.map.has(attr);
-  if (v instanceof EntityRef) {
-    const e = env.entity(v);
-    return e !== undefined && e.attrs.has(attr); // Cedar 3+: `has` on a missing entity is false
-  }
-  return typeError('record or entity', v);
 }
 
 /** Glob match with `*` only; literal segments matched left to right, greedily (Cedar spec, "like"). */
@@ -171,51 +94,6 @@ function uidOf(json: EntityUid): EntityRef {
     return invalid(e instanceof EvalError ? e.message : String(e));
   }
 }
-
-type Binary = (env: Env, a: Value, b: Value) => Value;
-
-const BINARY: Record<string, Binary> = {
-  '==': (_s, a, b) => valueEquals(a, b),
-  '!=': (_s, a, b) => !valueEquals(a, b),
-  '<': (_s, a, b) => lessThan(a, b, false),
-  '<=': (_s, a, b) => lessThan(a, b, true),
-  // Cedar desugars `a > b` to `!(a <= b)` and `a >= b` to `!(a < b)`
-  '>': (_s, a, b) => !lessThan(a, b, true),
-  '>=': (_s, a, b) => !lessThan(a, b, false),
-  '+': (_s, a, b) => (isLong(a) ? (isLong(b) ? longAdd(a, b) : typeError('long', b)) : typeError('long', a)),
-  '-': (_s, a, b) => (isLong(a) ? (isLong(b) ? longSub(a, b) : typeError('long', b)) : typeError('long', a)),
-  '*': (_s, a, b) => (isLong(a) ? (isLong(b) ? longMul(a, b) : typeError('long', b)) : typeError('long', a)),
-  in: (env, a, b) => evalIn(env, a, b),
-  contains: (_s, a, b) => asSet(a).has(b),
-  containsAll: (_s, a, b) => {
-    const l = asSet(a);
-    const r = asSet(b);
-    for (const x of r.items) if (!l.has(x)) return false;
-    return true;
-  },
-  containsAny: (_s, a, b) => {
-    const l = asSet(a);
-    const r = asSet(b);
-    for (const x of r.items) if (l.has(x)) return true;
-    return false;
-  },
-  getTag: (env, a, b) => {
-    const uid = asEntity(a);
-    const tag = asString(b);
-    const e = env.entity(uid);
-    if (e === undefined) return fail(`entity \`${uid.toString()}\` does not exist`);
-    return e.tags.get(tag) ?? fail(`\`${uid.toString()}\` does not have the tag \`${tag}\``);
-  },
-  hasTag: (env, a, b) => {
-    const uid = asEntity(a);
-    const tag = asString(b);
-    const e = env.entity(uid);
-    return e !== undefined && e.tags.has(tag);
-  },
-};
-
-/** Operators whose result depends on the store may not be folded at compile time. */
-const STORE_DEPENDENT = new Set(['in', 'getTag', 'hasTag']);
 
 function compileExpr(json: ExprJson): Folded {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return invalid('expression must be an object');
@@ -346,7 +224,7 @@ function compileExpr(json: ExprJson): Folded {
     }
     case 'Set': {
       if (!Array.isArray(body)) return invalid('`Set` needs an array');
-      const items = (body as ExprJson[]).map(compileExpr);
+      const items = mapArray(body as ExprJson[], (x) => compileExpr(x));
       if (items.every((i) => i.constant)) return constant(new CedarSet(items.map((i) => i.constant?.value as Value)));
       const fs = items.map((i) => i.ev);
       return {
@@ -359,7 +237,7 @@ function compileExpr(json: ExprJson): Folded {
     }
     case 'Record': {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalid('`Record` needs an object');
-      const entries = Object.keys(body).map((k) => [k, compileExpr((body as Record<string, ExprJson>)[k] as ExprJson)] as const);
+      const entries = mapArray(Object.keys(body), (k) => [k, compileExpr((body as Record<string, ExprJson>)[k] as ExprJson)] as const);
       if (entries.every(([, f]) => f.constant)) return constant(new CedarRecord(new Map(entries.map(([k, f]) => [k, f.constant?.value as Value]))));
       return {
         ev: (env) => {
@@ -388,7 +266,7 @@ function compileExpr(json: ExprJson): Folded {
   if (Array.isArray(body)) {
     const fn = EXTENSION_FUNCTIONS.get(op);
     if (fn === undefined) return invalid(`\`${op}\` is not a known extension function`);
-    const args = (body as ExprJson[]).map(compileExpr);
+    const args = mapArray(body as ExprJson[], (x) => compileExpr(x));
     if (args.every((a) => a.constant)) return foldOrDefer(() => callExtension(op, args.map((a) => a.constant?.value as Value)));
     if (args.length !== fn.arity) {
       const fs = args.map((a) => a.ev);
@@ -509,7 +387,7 @@ function compilePolicy(id: string, json: PolicyJson): CompiledPolicy {
     action,
     compileEntityScope(json.resource, (env) => env.r),
   ].filter((s): s is (env: Env) => boolean => s !== undefined);
-  const conds = json.conditions.map((c) => {
+  const conds = mapArray(json.conditions, (c) => {
     if (c.kind !== 'when' && c.kind !== 'unless') return invalid('condition kind must be when or unless');
     return { ev: compileExpr(c.body).ev, want: c.kind === 'when' };
   });
@@ -524,21 +402,37 @@ function compilePolicy(id: string, json: PolicyJson): CompiledPolicy {
     }
     return true;
   };
-  return { id, effect: json.effect, action, test };
+  return { id, effect: json.effect, action, test, json };
 }
 
 interface ActionIndex {
   epoch: number;
-  byAction: Map<string, { permits: readonly CompiledPolicy[]; forbids: readonly CompiledPolicy[] }>;
+  byAction: Map<string, ActionEntry>;
+}
+
+interface ActionEntry {
+  /** By index in evaluation order (forbids, then permits): 1 when the action scope admits the action. */
+  sel: Uint8Array;
+  lists?: { permits: readonly CompiledPolicy[]; forbids: readonly CompiledPolicy[] };
 }
 
 /** Distinct actions remembered per store before the index starts over (requests may name any action). */
 const ACTION_INDEX_MAX = 1024;
 
+const HOST: CodegenHost = {
+  expr: (json) => compileExpr(json),
+  pattern: (pattern) => compilePattern(pattern),
+  uidKey: (json) => uidOf(json).key,
+};
+
 export class CompiledPolicySet {
   readonly permits: readonly CompiledPolicy[];
   readonly forbids: readonly CompiledPolicy[];
   readonly ids: readonly string[];
+  /** Forbids, then permits: the order policies are evaluated and errors reported in. */
+  private readonly ordered: readonly CompiledPolicy[];
+  /** Generated evaluators over `ordered` (codegen.ts). */
+  private readonly chunks: readonly Chunk[];
   /**
    * Which policies can apply to an action, per store. A memo of policy applicability, not of
    * decisions: it depends only on the action's ancestors, so it is dropped when the store's
@@ -550,10 +444,11 @@ export class CompiledPolicySet {
     this.permits = policies.filter((p) => p.effect === 'permit');
     this.forbids = policies.filter((p) => p.effect === 'forbid');
     this.ids = policies.map((p) => p.id);
+    this.ordered = [...this.forbids, ...this.permits];
+    this.chunks = generateChunks(this.ordered, HOST);
   }
 
-  /** The permits and forbids whose action scope admits `env.a`. */
-  forAction(env: Env): { permits: readonly CompiledPolicy[]; forbids: readonly CompiledPolicy[] } {
+  private entry(env: Env): ActionEntry {
     let idx = this.indexes.get(env.s);
     if (idx === undefined || idx.epoch !== env.s.hierarchyEpoch || idx.byAction.size >= ACTION_INDEX_MAX) {
       idx = { epoch: env.s.hierarchyEpoch, byAction: new Map() };
@@ -561,11 +456,41 @@ export class CompiledPolicySet {
     }
     let hit = idx.byAction.get(env.a.key);
     if (hit === undefined) {
-      const admits = (p: CompiledPolicy): boolean => p.action === undefined || p.action(env);
-      hit = { permits: this.permits.filter(admits), forbids: this.forbids.filter(admits) };
+      const sel = new Uint8Array(this.ordered.length);
+      for (let i = 0; i < this.ordered.length; i++) {
+        const p = this.ordered[i] as CompiledPolicy;
+        sel[i] = p.action === undefined || p.action(env) ? 1 : 0;
+      }
+      hit = { sel };
       idx.byAction.set(env.a.key, hit);
     }
     return hit;
+  }
+
+  /** The permits and forbids whose action scope admits `env.a`. */
+  forAction(env: Env): { permits: readonly CompiledPolicy[]; forbids: readonly CompiledPolicy[] } {
+    const e = this.entry(env);
+    if (e.lists === undefined) {
+      const admitted = this.ordered.filter((_, i) => e.sel[i] === 1);
+      e.lists = { permits: admitted.filter((p) => p.effect === 'permit'), forbids: admitted.filter((p) => p.effect === 'forbid') };
+    }
+    return e.lists;
+  }
+
+  /**
+   * Cedar spec, "Authorization": deny by default; any satisfied forbid denies and is the reason;
+   * else any satisfied permit allows and is the reason; a policy whose evaluation errors is
+   * skipped and its error reported. Every applicable policy is evaluated (errors are reported).
+   */
+  decide(env: Env): Decision {
+    const sel = this.entry(env).sel;
+    const out = new Outcome();
+    const chunks = this.chunks;
+    for (let i = 0; i < chunks.length; i++) (chunks[i] as Chunk)(env, sel, out);
+    const errors = out.e ?? [];
+    if (out.f !== undefined) return { decision: 'deny', determining: out.f, errors };
+    if (out.p !== undefined) return { decision: 'allow', determining: out.p, errors };
+    return { decision: 'deny', determining: [], errors };
   }
 }
 
@@ -578,7 +503,8 @@ export function compilePolicySet(policiesJson: readonly PolicyJson[] | Readonly<
     ? (policiesJson as readonly PolicyJson[]).map((p, i) => [`policy${i}`, p])
     : Object.entries(policiesJson as Readonly<Record<string, PolicyJson>>);
   const out: CompiledPolicy[] = [];
-  for (const [id, json] of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const [id, json] = entries[i] as [string, PolicyJson];
     try {
       out.push(compilePolicy(id, json));
     } catch (e) {

@@ -1,18 +1,16 @@
 /**
- * What one request binds: the four Cedar variables and the store, plus per-request memos of the
- * principal's and resource's entity and ancestor set (the lookups nearly every policy repeats).
- * Lives for one decision only, so the memos can never go stale.
+ * What one request binds: the four Cedar variables and the store, the principal's and resource's
+ * entity (looked up once, at bind) and per-request memos of their ancestor sets (the lookups
+ * nearly every policy repeats). Lives for one decision only, so the memos can never go stale.
  */
-import type { EntityStore, StoredEntity } from './entity-store.js';
+import type { EntityStore, Slot } from './entity-store.js';
 import type { CedarRecord, EntityRef } from './values.js';
 
-const UNSET = Symbol('unset');
+const NONE: ReadonlySet<string> = new Set();
 
 export class Env {
-  private pe: StoredEntity | undefined | typeof UNSET = UNSET;
-  private re: StoredEntity | undefined | typeof UNSET = UNSET;
-  private pa: ReadonlySet<string> | undefined;
-  private ra: ReadonlySet<string> | undefined;
+  private pa: ReadonlySet<string> | undefined = undefined;
+  private ra: ReadonlySet<string> | undefined = undefined;
 
   constructor(
     readonly p: EntityRef,
@@ -20,17 +18,20 @@ export class Env {
     readonly r: EntityRef,
     readonly c: CedarRecord,
     readonly s: EntityStore,
+    /** The stored entities of `p` and `r` (undefined: not in the store). */
+    readonly pe: Slot | undefined,
+    readonly re: Slot | undefined,
   ) {}
 
-  entity(ref: EntityRef): StoredEntity | undefined {
-    if (ref === this.p) return this.pe === UNSET ? (this.pe = this.s.get(ref.key)) : this.pe;
-    if (ref === this.r) return this.re === UNSET ? (this.re = this.s.get(ref.key)) : this.re;
+  entity(ref: EntityRef): Slot | undefined {
+    if (ref === this.p) return this.pe;
+    if (ref === this.r) return this.re;
     return this.s.get(ref.key);
   }
 
   ancestors(ref: EntityRef): ReadonlySet<string> {
-    if (ref === this.p) return (this.pa ??= this.s.ancestorsOf(ref.key));
-    if (ref === this.r) return (this.ra ??= this.s.ancestorsOf(ref.key));
+    if (ref === this.p) return (this.pa ??= this.pe === undefined ? NONE : this.s.ancestorsOfSlot(this.pe));
+    if (ref === this.r) return (this.ra ??= this.re === undefined ? NONE : this.s.ancestorsOfSlot(this.re));
     return this.s.ancestorsOf(ref.key);
   }
 }

@@ -114,7 +114,14 @@ function parsePrefix(s: string, max: number, maxLen: number): number | undefined
 export function parseIp(s: string): CedarIp | undefined {
   if (s.length > 43) return undefined;
   // Cedar refuses IPv4-embedded IPv6 (e.g. ::ffff:127.0.0.1): at least two ':' and two '.'.
-  if (s.split(':').length > 2 && s.split('.').length > 2) return undefined;
+  let colons = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 58) colons++;
+    else if (c === 46) dots++;
+  }
+  if (colons >= 2 && dots >= 2) return undefined;
   const slash = s.indexOf('/');
   const addrStr = slash < 0 ? s : s.slice(0, slash);
   const v4 = parseV4(addrStr);
@@ -132,15 +139,21 @@ export function parseIp(s: string): CedarIp | undefined {
 
 const U128_MAX = (1n << 128n) - 1n;
 
+function v4Net(p: number): number {
+  return p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+}
+
+function v4Host(p: number): number {
+  return p === 32 ? 0 : 0xffffffff >>> p;
+}
+
 function v4InRange(a: CedarIp, b: CedarIp): boolean {
-  const net = (p: number): number => (p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0);
-  const host = (p: number): number => (p === 32 ? 0 : 0xffffffff >>> p);
   const x = a.addr as number;
   const y = b.addr as number;
-  const aNet = (x & net(a.prefix)) >>> 0;
-  const bNet = (y & net(b.prefix)) >>> 0;
-  const aBcast = (x | host(a.prefix)) >>> 0;
-  const bBcast = (y | host(b.prefix)) >>> 0;
+  const aNet = (x & v4Net(a.prefix)) >>> 0;
+  const bNet = (y & v4Net(b.prefix)) >>> 0;
+  const aBcast = (x | v4Host(a.prefix)) >>> 0;
+  const bBcast = (y | v4Host(b.prefix)) >>> 0;
   return bNet <= aNet && aBcast <= bBcast;
 }
 
@@ -224,39 +237,57 @@ function daysFromCivil(y: number, m: number, d: number): number {
 
 function daysInMonth(y: number, m: number): number {
   if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
-  return [4, 6, 9, 11].includes(m) ? 30 : 31;
+  return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
 }
 
-const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})/;
-const HMS_RE = /^T([0-9]{2}):([0-9]{2}):([0-9]{2})/;
-const MS_OFFSET_RE = /^(\.([0-9]{3}))?(Z|((\+|-)([0-9]{2})([0-9]{2})))$/;
+/** The value of the `n` ASCII digits at `at`, or -1 if any is not a digit (as `[0-9]{n}`). */
+function digits(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (!(c >= 0 && c <= 9)) return -1; // NaN past the end fails too
+    v = v * 10 + c;
+  }
+  return v;
+}
 
+/**
+ * Cedar's datetime formats: `YYYY-MM-DD`, optionally followed by `Thh:mm:ss`, optional `.sss`,
+ * then `Z` or `+hhmm`/`-hhmm` (cedar-policy-core/src/extensions/datetime.rs). Scanned by hand.
+ */
 export function parseDatetime(s: string): CedarDatetime | undefined {
-  const d = DATE_RE.exec(s);
-  if (d === null) return undefined;
-  const y = Number(d[1]);
-  const mo = Number(d[2]);
-  const day = Number(d[3]);
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 2);
+  const day = digits(s, 8, 2);
+  if (y < 0 || mo < 0 || day < 0 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined;
   if (mo < 1 || mo > 12 || day < 1 || day > daysInMonth(y, mo)) return undefined;
   const days = daysFromCivil(y, mo, day);
-  if (d[0].length === s.length) return new CedarDatetime(days * DAY_MS);
-  const rest = s.slice(d[0].length);
-  const t = HMS_RE.exec(rest);
-  if (t === null) return undefined;
-  const tail = MS_OFFSET_RE.exec(rest.slice(t[0].length));
-  if (tail === null) return undefined;
-  const h = Number(t[1]);
-  const mi = Number(t[2]);
-  const sec = Number(t[3]);
-  if (h > 23 || mi > 59 || sec > 59) return undefined;
-  const ms = tail[2] === undefined ? 0 : Number(tail[2]);
-  let offsetSec = 0;
-  if (tail[4] !== undefined) {
-    const oh = Number(tail[6]);
-    const om = Number(tail[7]);
-    if (oh >= 24 || om >= 60) return undefined;
-    offsetSec = (tail[5] === '+' ? 1 : -1) * (oh * 3600 + om * 60);
+  if (s.length === 10) return new CedarDatetime(days * DAY_MS);
+  // Thh:mm:ss
+  const h = digits(s, 11, 2);
+  const mi = digits(s, 14, 2);
+  const sec = digits(s, 17, 2);
+  if (s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || h < 0 || mi < 0 || sec < 0) return undefined;
+  let pos = 19;
+  let ms = 0;
+  if (s.charCodeAt(pos) === 46) {
+    ms = digits(s, pos + 1, 3);
+    if (ms < 0) return undefined;
+    pos += 4;
   }
+  let offsetSec = 0;
+  const z = s.charCodeAt(pos);
+  if (z === 90) {
+    if (s.length !== pos + 1) return undefined;
+  } else if (z === 43 || z === 45) {
+    const oh = digits(s, pos + 1, 2);
+    const om = digits(s, pos + 3, 2);
+    if (oh < 0 || om < 0 || s.length !== pos + 5 || oh >= 24 || om >= 60) return undefined;
+    offsetSec = (z === 43 ? 1 : -1) * (oh * 3600 + om * 60);
+  } else {
+    return undefined;
+  }
+  if (h > 23 || mi > 59 || sec > 59) return undefined;
   // INVARIANT: years 0000-9999 keep this well inside the float-safe range.
   return new CedarDatetime(days * DAY_MS + ((h * 60 + mi) * 60 + sec - offsetSec) * 1000 + ms);
 }
@@ -367,6 +398,14 @@ export const EXTENSION_FUNCTIONS: ReadonlyMap<string, ExtFn> = new Map<string, E
   ['toHours', durationTo(3_600_000)],
   ['toDays', durationTo(DAY_MS)],
 ]);
+
+/** `callExtension(name, [arg])` without the array (the `{fn, arg}` escape of request data). */
+export function callExtension1(name: string, arg: Value): Value {
+  const fn = EXTENSION_FUNCTIONS.get(name);
+  if (fn === undefined) return fail(`unknown extension function \`${name}\``);
+  if (fn.arity !== 1) return callExtension(name, [arg]);
+  return fn.f(arg);
+}
 
 /** Apply an extension function to already-evaluated arguments (restricted expressions, EST). */
 export function callExtension(name: string, args: readonly Value[]): Value {

@@ -3,22 +3,29 @@
  * is Cedar's restricted-expression evaluation: literals, sets, records, `__entity` and `__extn`
  * escapes (Cedar docs, "JSON entity format").
  */
-import { callExtension } from './extensions.js';
+import { callExtension, callExtension1 } from './extensions.js';
 import type { TypeAndId } from './types.js';
-import { CedarRecord, CedarSet, EntityRef, fail, longFromBigInt, type Value } from './values.js';
+import { CedarRecord, CedarSet, EntityRef, entityKey, fail, intern, longFromBigInt, mapArray, type Value } from './values.js';
 
 function isTypeAndId(x: unknown): x is TypeAndId {
   return typeof x === 'object' && x !== null && typeof (x as TypeAndId).type === 'string' && typeof (x as TypeAndId).id === 'string';
 }
 
-export function entityRefFromJson(uid: unknown): EntityRef {
+/** The `{type, id}` of an entity reference, with or without the `__entity` escape. */
+export function typeAndIdFromJson(uid: unknown): TypeAndId {
   if (typeof uid === 'object' && uid !== null && '__entity' in uid) {
     const inner = (uid as { __entity: unknown }).__entity;
-    if (isTypeAndId(inner)) return new EntityRef(inner.type, inner.id);
+    if (isTypeAndId(inner)) return inner;
   } else if (isTypeAndId(uid)) {
-    return new EntityRef(uid.type, uid.id);
+    return uid;
   }
   return fail(`not an entity reference: ${safeJson(uid)}`);
+}
+
+/** `interned`: the key is internalised (see `intern`); for stored data, not per request. */
+export function entityRefFromJson(uid: unknown, interned = false): EntityRef {
+  const t = typeAndIdFromJson(uid);
+  return interned ? new EntityRef(t.type, t.id, intern(entityKey(t.type, t.id))) : new EntityRef(t.type, t.id);
 }
 
 function safeJson(x: unknown): string {
@@ -29,7 +36,8 @@ function safeJson(x: unknown): string {
   }
 }
 
-export function valueFromJson(json: unknown): Value {
+/** `interned`: entity keys are internalised (stored data; see `intern`). */
+export function valueFromJson(json: unknown, interned = false): Value {
   switch (typeof json) {
     case 'boolean':
     case 'string':
@@ -41,16 +49,16 @@ export function valueFromJson(json: unknown): Value {
       return longFromBigInt(json) ?? fail(`integer out of i64 range: ${json}`);
     case 'object': {
       if (json === null) return fail('null is not a Cedar value');
-      if (Array.isArray(json)) return new CedarSet(json.map((x: unknown) => valueFromJson(x)));
+      if (Array.isArray(json)) return new CedarSet(mapArray(json as unknown[], (x) => valueFromJson(x, interned)));
       const obj = json as Record<string, unknown>;
       const keys = Object.keys(obj);
       if (keys.length === 1) {
-        if (keys[0] === '__entity') return entityRefFromJson(obj);
+        if (keys[0] === '__entity') return entityRefFromJson(obj, interned);
         if (keys[0] === '__extn') return extnFromJson(obj.__extn);
         if (keys[0] === '__expr') return fail('the `__expr` escape is not supported (removed in Cedar 4)');
       }
       const map = new Map<string, Value>();
-      for (const k of keys) map.set(k, valueFromJson(obj[k]));
+      for (const k of keys) map.set(k, valueFromJson(obj[k], interned));
       return new CedarRecord(map);
     }
     default:
@@ -63,7 +71,7 @@ function extnFromJson(x: unknown): Value {
     return fail(`malformed __extn escape: ${safeJson(x)}`);
   }
   const { fn, arg, args } = x as { fn: string; arg?: unknown; args?: unknown };
-  if (arg !== undefined && args === undefined) return callExtension(fn, [valueFromJson(arg)]);
-  if (Array.isArray(args) && arg === undefined) return callExtension(fn, args.map((a: unknown) => valueFromJson(a)));
+  if (arg !== undefined && args === undefined) return callExtension1(fn, valueFromJson(arg));
+  if (Array.isArray(args) && arg === undefined) return callExtension(fn, mapArray(args as unknown[], (a) => valueFromJson(a)));
   return fail(`malformed __extn escape: ${safeJson(x)}`);
 }

@@ -28,6 +28,13 @@ export class EvalError {
   constructor(readonly message: string) {}
 }
 
+/** `xs.map(f)` as a plain loop, for the recursive compile and parse paths. */
+export function mapArray<T, U>(xs: readonly T[], f: (x: T, i: number) => U): U[] {
+  const out = new Array<U>(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = f(xs[i] as T, i);
+  return out;
+}
+
 export function fail(message: string): never {
   throw new EvalError(message);
 }
@@ -87,14 +94,24 @@ export function entityKey(type: string, id: string): string {
   return `${type}\u0000${id}`;
 }
 
+/**
+ * The internalised (V8: unique, flat) copy of `s`: equal internalised strings are one object, so
+ * comparing two of them, or one with a string literal of generated code, is a pointer compare.
+ * Used for the keys of stored entities, built once per upsert, never per request.
+ */
+export function intern(s: string): string {
+  const o: Record<string, 0> = {};
+  o[s] = 0;
+  for (const k in o) return k;
+  return s;
+}
+
 export class EntityRef {
-  readonly key: string;
   constructor(
     readonly type: string,
     readonly id: string,
-  ) {
-    this.key = entityKey(type, id);
-  }
+    readonly key: string = entityKey(type, id),
+  ) {}
 
   toString(): string {
     return `${this.type}::${JSON.stringify(this.id)}`;
