@@ -614,7 +614,7 @@ async function connectionsMain(n: number): Promise<void> {
     const pids = gcl.pids;
     const rss0 = pids.reduce((a, p) => a + rssKb(p), 0);
     const per = Math.ceil(n / clients);
-    const deadlineMs = QUICK ? 60_000 : 240_000;
+    const deadlineMs = Number(process.env.ZETA_BENCH_CONNECT_DEADLINE_MS ?? (QUICK ? 60_000 : 240_000));
     const children: { child: ChildProcess; opened: Promise<{ opened: number; failed: number; notTried: number }> }[] = [];
     const progress = new Array<number>(clients).fill(0);
     const tConnect = performance.now();
