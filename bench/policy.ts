@@ -7,6 +7,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { policySetTextToJson } from '../src/policy/cedar-json.js';
 import { compilePolicySet, EntityStore, isAuthorized, type CedarRequest, type EntityJson } from '../src/policy/engine/index.js';
 import { setFlagsFromString } from 'node:v8';
+import { mulberry32 } from '../src/common/random.js';
 
 // ADR 0002: V8 11.3 can abort when deoptimizing around inlined JS-to-Wasm calls (cedar-wasm).
 setFlagsFromString('--no-turbo-inline-js-wasm-calls');
@@ -67,17 +68,8 @@ export function iotPolicyText(sites: number): string {
   return p.join('\n');
 }
 
-/** Deterministic PRNG (mulberry32), so runs and the differential test are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG, so runs and the differential test are reproducible. */
+export const rng = mulberry32;
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 const uid = (type: string, id: string): { type: string; id: string } => ({ type, id });

@@ -7,18 +7,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { quickDeviceInput } from './import-validate.js';
 import { deviceInputSchema } from './model.js';
+import { mulberry32 } from '../common/random.js';
 
-/** A small deterministic PRNG (mulberry32) so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const STRINGS = [
   '', ' ', 'a', ' a ', 'A', 'cam-1', 'cam_1', 'cam.1', '-x', '.x', 'x'.repeat(63), 'x'.repeat(64), 'y'.repeat(128), 'y'.repeat(129),

@@ -6,18 +6,10 @@
  * latest counts restart, so the model follows concept drift with constant memory
  * (trees × 2^(depth+1) nodes). Features are expected in [0, 1].
  */
+import { mulberry32 } from '../common/random.js';
 
-/** A small deterministic PRNG (mulberry32) so models and simulations are reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Re-exported: the one seeded PRNG lives in src/common/random.ts. */
+export { mulberry32 };
 
 export interface HstOptions {
   readonly dims: number;
