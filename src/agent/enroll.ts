@@ -148,8 +148,11 @@ export async function renew(o: RenewOptions): Promise<EnrolledFiles & { renewed:
     headers: { 'content-type': 'application/pkcs10' },
   }, csr.toString('base64'));
   if (r.status !== 200) throw estError(r, 'simplereenroll');
-  const leaf = checkIssued(decodeEstCerts(r.body), key, deviceId, rootPem, chainPem);
-  const files = writeEnrollment(o.dir, deviceId, key, leaf, { rootPem, chainPem });
+  // The issuing CA may have rotated since enrollment: refresh the chain from /cacerts, over TLS
+  // verified against the root we already trust.
+  const fresh = await trustFor(new URL(o.server), undefined, caPath).catch(() => ({ rootPem, chainPem }));
+  const leaf = checkIssued(decodeEstCerts(r.body), key, deviceId, rootPem, fresh.chainPem || chainPem);
+  const files = writeEnrollment(o.dir, deviceId, key, leaf, { rootPem, chainPem: fresh.chainPem || chainPem });
   return { ...files, renewed: true, reason: o.force === true && !due ? 'forced' : 'due' };
 }
 

@@ -289,7 +289,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   feed.on('change', (c) => {
     recent.push(c);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);
-    if (c.kind === 'ca.rotated') void cp.authority.load();
+    if (c.kind === 'ca.rotated') void refreshCas();
   });
   feed.on('error', (e) => api.log.error({ err: e }, 'change feed poll failed'));
   const api = buildApiApp(cp, options.tls, {
@@ -299,6 +299,17 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
     runtime,
   });
   const pki = buildPkiApp(cp, options.logLevel === undefined ? {} : { logLevel: options.logLevel });
+  // After an issuing-CA rotation (from any process), client certificates from the new CA must
+  // verify at TLS too, while the retiring CA's keep verifying: reload the CA set into the context.
+  const refreshCas = async (): Promise<void> => {
+    try {
+      await cp.authority.load();
+      (api.server as unknown as { setSecureContext(o: object): void }).setSecureContext({ key: options.tls.key, cert: options.tls.cert, ca: cp.authority.chainPem(), minVersion: 'TLSv1.2' });
+      runtime.gateway?.gateway.updateTrust({ ca: cp.authority.chainPem() });
+    } catch (e) {
+      api.log.error({ err: e }, 'reloading the CA set after a rotation failed');
+    }
+  };
   await feed.start();
   await api.listen({ host: cp.config.bindAddress, port: cp.config.apiPort });
   await pki.listen({ host: cp.config.bindAddress, port: cp.config.pkiHttpPort });

@@ -73,7 +73,7 @@ export class MqttGateway extends EventEmitter implements SessionHost {
   readonly deniedPublishWithoutAck: DeniedPublishMode;
   readonly #authorize: Authorizer;
   readonly #status: DeviceStatusSource;
-  readonly #tls: GatewayTlsOptions;
+  #tls: GatewayTlsOptions;
   readonly #upstreamOptions: UpstreamOptions;
   #upstream: Upstream | null = null;
   #server: Server | null = null;
@@ -118,6 +118,15 @@ export class MqttGateway extends EventEmitter implements SessionHost {
 
   get upstreamMaxProtocolVersion(): number {
     return this.#upstream?.maxProtocolVersion ?? 4;
+  }
+
+  /**
+   * Replaces the trusted CA set (and optionally the server identity) for new handshakes, e.g. after
+   * an issuing-CA rotation: certificates of the retiring and the new issuing CA both verify.
+   */
+  updateTrust(o: { ca: GatewayTlsOptions['ca']; key?: GatewayTlsOptions['key']; cert?: GatewayTlsOptions['cert'] }): void {
+    this.#tls = { ...this.#tls, ca: o.ca, ...(o.key === undefined ? {} : { key: o.key }), ...(o.cert === undefined ? {} : { cert: o.cert }) };
+    this.#server?.setSecureContext({ key: this.#tls.key, cert: this.#tls.cert, ca: this.#tls.ca, minVersion: this.#tls.minVersion ?? 'TLSv1.2' });
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<{ port: number }> {
