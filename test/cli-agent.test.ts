@@ -26,7 +26,7 @@ describe('zeta init', () => {
       }
       assert.equal(statSync(keysDir).mode & 0o777, 0o700);
       // the token is stored hashed only
-      const db = new Database(join(d.path, 'zeta.db'), { readonly: true });
+      const db = new Database(join(d.path, 'zeta.db'), { fileMustExist: true });
       const rows = db.prepare('select token_hash from api_tokens').all() as { token_hash: string }[];
       db.close();
       assert.equal(rows.length, 1);

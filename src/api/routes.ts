@@ -10,6 +10,7 @@ import type { ControlPlane } from './control-plane.js';
 import type { Role, TokenInfo } from './tokens.js';
 import type { GatewayHandle } from './gateway-wiring.js';
 import type { Monitor, Alert } from '../monitor/index.js';
+import type { Change } from '../store/index.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, parseImport, detectFormat } from '../inventory/index.js';
@@ -22,6 +23,8 @@ export interface Runtime {
   pdp?: PolicyDecisionPoint;
   monitor?: Monitor;
   alerts?: Alert[];
+  /** The most recent change-feed rows this server has applied (newest last). */
+  recentChanges?: Change[];
 }
 
 export interface RouteContext {
@@ -315,6 +318,13 @@ export const ROUTES: readonly ApiRoute[] = [
       const r = await cp.segments.importMud(typeof b.mud === 'string' ? b.mud : JSON.stringify(b.mud ?? null), b.mapping, actor);
       await afterWrite();
       return r;
+    },
+  },
+  {
+    method: 'GET', path: '/api/v1/changes', tag: 'meta', summary: 'Change-feed rows this server has applied after sequence `after` (shows a --data change has arrived)', roles: ALL,
+    handler: async ({ runtime, req }) => {
+      const q = parse(z.strictObject({ after: z.coerce.number().int().min(0).optional() }), req.query, 'query');
+      return { changes: (runtime.recentChanges ?? []).filter((c) => c.seq > (q.after ?? 0)) };
     },
   },
   {

@@ -84,7 +84,7 @@ function pkcs7Reply(reply: FastifyReply, der: Buffer): FastifyReply {
     .send(der.toString('base64').replace(/(.{64})/g, '$1\n') + '\n');
 }
 
-export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; ca: string }, options: { logLevel?: string; onWrite?: () => Promise<void> | void; recentChanges?: () => Change[]; runtime?: Runtime } = {}): FastifyInstance {
+export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; ca: string }, options: { logLevel?: string; onWrite?: () => Promise<void> | void; runtime?: Runtime } = {}): FastifyInstance {
   const runtime: Runtime = options.runtime ?? {};
   const app = Fastify({
     logger: { level: options.logLevel ?? cp.config.logLevel },
@@ -147,13 +147,6 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
   // Public, read-only, no secrets.
   app.get('/api/v1/openapi.json', async () => openApiDocument(ROUTES));
   app.get('/api/v1/health', async () => ({ status: 'ok', time: cp.clock.now().toISOString() }));
-  app.get('/api/v1/changes', async (req) => {
-    const after = Number((req.query as { after?: string }).after ?? 0);
-    const token = await authenticate(req, { method: 'GET', path: '/api/v1/changes', roles: ['admin', 'operator', 'auditor'], summary: '', tag: '', handler: async () => undefined });
-    void token;
-    return { changes: (options.recentChanges?.() ?? []).filter((c) => c.seq > after) };
-  });
-
   // ---- EST, RFC 7030 ----
   app.get('/.well-known/est/cacerts', async (_req, reply) => pkcs7Reply(reply, cp.authority.cacertsPkcs7()));
 
@@ -284,8 +277,8 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
     if (alerts.length > 2000) alerts.splice(0, alerts.length - 2000);
     void recordAlert(cp, monitor, a);
   });
-  const runtime: Runtime = { pdp, monitor, alerts };
   const recent: Change[] = [];
+  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent };
   feed.on('change', (c) => {
     recent.push(c);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);
@@ -295,7 +288,6 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   const api = buildApiApp(cp, options.tls, {
     ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
     onWrite: () => feed.poll(),
-    recentChanges: () => recent,
     runtime,
   });
   const pki = buildPkiApp(cp, options.logLevel === undefined ? {} : { logLevel: options.logLevel });

@@ -144,8 +144,8 @@ export class RemoteBackend implements Backend {
   constructor(c: ClientOptions) {
     this.#c = c;
   }
-  #call<T>(method: string, path: string, body?: unknown, ct?: string): Promise<T> {
-    return apiCall<T>(this.#c, method, path, body, ct);
+  #call<T>(method: string, path: string, body?: unknown, ct?: string, headers?: Record<string, string>): Promise<T> {
+    return apiCall<T>(this.#c, method, path, body, ct, headers);
   }
   listDevices(f: DeviceFilter): Promise<{ devices: unknown[]; total: number }> {
     const qs = new URLSearchParams(Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
@@ -179,7 +179,9 @@ export class RemoteBackend implements Backend {
   }
   listApiTokens(): Promise<unknown> { return this.#call('GET', '/api/v1/tokens'); }
   async revokeApiToken(id: string): Promise<void> { await this.#call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`); }
-  policyApply(text: string, _comment?: string): Promise<unknown> { return this.#call('POST', '/api/v1/policies', text, 'text/plain'); }
+  policyApply(text: string, comment?: string): Promise<unknown> {
+    return this.#call('POST', '/api/v1/policies', text, 'text/plain', comment === undefined ? {} : { 'x-zeta-comment': comment });
+  }
   policyCheck(device: string, action: string, topic?: string): Promise<unknown> { return this.#call('POST', '/api/v1/policies/check', { device, action, ...(topic === undefined ? {} : { topic }) }); }
   policyWhatIf(text: string): Promise<unknown> { return this.#call('POST', '/api/v1/policies/what-if', text, 'text/plain'); }
   policyShow(): Promise<unknown> { return this.#call('GET', '/api/v1/policies'); }

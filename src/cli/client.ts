@@ -21,7 +21,7 @@ export function resolveClient(o: { server?: string; token?: string; caFile?: str
   return { server, ...(token === undefined ? {} : { token }), ...(caFile === undefined ? {} : { caFile }) };
 }
 
-export async function apiCall<T = unknown>(c: ClientOptions, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+export async function apiCall<T = unknown>(c: ClientOptions, method: string, path: string, body?: unknown, contentType = 'application/json', extraHeaders: Record<string, string> = {}): Promise<T> {
   const url = new URL(path, c.server);
   if (url.protocol !== 'https:') throw new ZetaError('ZETA_ERR_VALIDATION', `--server must be an https:// URL, got ${c.server}`);
   const ca = c.caFile === undefined ? undefined : readFileSync(c.caFile);
@@ -32,6 +32,7 @@ export async function apiCall<T = unknown>(c: ClientOptions, method: string, pat
       ...(ca === undefined ? {} : { ca }),
       headers: {
         accept: 'application/json',
+        ...extraHeaders,
         ...(c.token === undefined ? {} : { authorization: `Bearer ${c.token}` }),
         ...(payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }),
       },
