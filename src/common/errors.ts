@@ -36,6 +36,9 @@ export const ERROR_CODES = {
   ZETA_ERR_NFT_APPLY: { status: 500, title: 'Network ruleset not applied', hint: 'Read the netd log; the last good ruleset stays in force (default drop).' },
   ZETA_ERR_TPM_MALFORMED: { status: 400, title: 'Malformed TPM structure', hint: 'Send the TPM structures (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE, event log) exactly as the TPM and firmware produced them.' },
   ZETA_ERR_ATTESTATION_FAILED: { status: 403, title: 'Attestation refused', hint: 'The reason names the failed check (nonce, signature, PCRs, event log, reference values, EK/AK binding); re-attest with a fresh nonce or fix the device.' },
+  ZETA_ERR_PLAYBOOK_INVALID: { status: 400, title: 'Playbook not accepted', hint: 'Fix the reported fields (strict JSON, see src/response/README.md); the playbook in force is unchanged.' },
+  ZETA_ERR_RESPONSE_STATE: { status: 409, title: 'Response action not possible in this state', hint: 'Only pending actions can be approved or rejected, only applied and undoable ones undone; revoke is never undone (re-enroll the device).' },
+  ZETA_ERR_INGEST_BUSY: { status: 503, title: 'Ingest queue full', hint: 'The monitor is behind; retry after the time in Retry-After.' },
 } as const satisfies Record<string, { status: number; title: string; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
