@@ -16,6 +16,7 @@ import { PolicyDecisionPoint } from '../policy/index.js';
 import { Monitor, trustScore, type Alert } from '../monitor/index.js';
 import { openApiDocument } from './openapi.js';
 import type { TokenInfo } from './tokens.js';
+import { startResponse, alertInput } from './response-wiring.js';
 
 export interface ServeHandles {
   api: FastifyInstance;
@@ -129,8 +130,18 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
 
   // Authentication and the role check run in onRequest: an unauthenticated body is never parsed.
   const callers = new WeakMap<FastifyRequest, TokenInfo>();
-  for (const route of ROUTES) {
-    app.route({
+  // Streamed routes (ingest) get the raw request stream as body, in a context of their own so no
+  // other route loses its parsers or body limit; the handler bounds what it reads.
+  const streamed = ROUTES.filter((r) => r.rawBody === true);
+  if (streamed.length > 0) {
+    void app.register(async (raw) => {
+      raw.removeAllContentTypeParsers();
+      raw.addContentTypeParser('*', (_req, payload, done) => { done(null, payload); });
+      for (const route of streamed) addRoute(raw, route);
+    });
+  }
+  const addRoute = (into: FastifyInstance, route: ApiRoute): void => {
+    into.route({
       method: route.method,
       url: route.path,
       onRequest: async (req) => { callers.set(req, await authenticate(req, route)); },
@@ -142,7 +153,8 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
         return route.status === 204 ? reply.send() : out;
       },
     });
-  }
+  };
+  for (const route of ROUTES) if (route.rawBody !== true) addRoute(app, route);
 
   // Public, read-only, no secrets.
   app.get('/api/v1/openapi.json', async () => openApiDocument(ROUTES));
@@ -275,10 +287,12 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   monitor.on('alert', (a: Alert) => {
     alerts.push(a);
     if (alerts.length > 2000) alerts.splice(0, alerts.length - 2000);
-    void recordAlert(cp, monitor, a);
+    void recordAlert(cp, monitor, a).then(() => response.submit(alertInput(a)));
   });
   const recent: Change[] = [];
-  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent };
+  // Alerts are persisted and run through the playbooks once the trust score is updated.
+  const response = await startResponse(cp, feed, { error: (o, m) => api.log.error(o, m) });
+  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent, response };
   feed.on('change', (c) => {
     recent.push(c);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);
@@ -325,6 +339,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
       feed.stop();
       await runtime.gateway?.close();
       monitor.close();
+      await response.close();
       await api.close();
       await pki.close();
     },

@@ -19,8 +19,9 @@ import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
 import { resolveClient } from './client.js';
 import { print, reportError, table, ProgressBar } from './output.js';
 import { writeServeFiles } from './serve-files.js';
+import { registerResponseCommands } from './commands-response.js';
 
-interface Common {
+export interface Common {
   data?: string;
   config?: string;
   json?: boolean;
@@ -29,7 +30,7 @@ interface Common {
   caFile?: string;
 }
 
-function configFrom(o: Common, extra: Record<string, unknown> = {}): ZetaConfig {
+export function configFrom(o: Common, extra: Record<string, unknown> = {}): ZetaConfig {
   const flags: Record<string, unknown> = { ...extra };
   if (o.data !== undefined) flags.dataDir = o.data;
   return loadConfig({ flags, ...(o.config === undefined ? {} : { file: o.config }) });
@@ -41,7 +42,7 @@ async function backend(o: Common): Promise<Backend> {
   return LocalBackend.open(configFrom(o));
 }
 
-function withCommon(cmd: Command, opts: { remote?: boolean } = {}): Command {
+export function withCommon(cmd: Command, opts: { remote?: boolean } = {}): Command {
   cmd.option('--data <dir>', 'data directory (ZETA_DATA_DIR; default .zeta)')
     .option('--config <file>', 'config file (JSON)')
     .option('--json', 'machine-readable output');
@@ -491,6 +492,7 @@ export function buildProgram(): Command {
       }
     });
 
+  registerResponseCommands(program, { withCommon, configFrom });
   return program;
 }
 

@@ -64,6 +64,8 @@ export interface PlannedAction {
 }
 
 export interface ResponseEngineEvents {
+  /** A persisted alert, before the playbooks act on it. */
+  alert: [AlertRecord];
   action: [ResponseAction];
   error: [unknown];
 }
@@ -192,6 +194,7 @@ export class ResponseEngine extends EventEmitter<ResponseEngineEvents> {
     return this.#serial(async () => {
       try {
         const alert = await this.alerts.raise(input);
+        this.emit('alert', alert);
         const plan = await this.#evaluate(alert, { dryRun: false, actor: 'response:auto', automatic: true });
         return { alert, plan };
       } finally {
