@@ -108,7 +108,7 @@ abstract class QueuedSink implements Sink {
           }
           this.counters.retries++;
           const wait = Math.min(30_000, this.#backoff * 2 ** attempt);
-          await new Promise<void>((r) => { this.#wake = r; this.#timer = setTimeout(r, wait); this.#timer.unref(); });
+          await new Promise<void>((r) => { this.#wake = r; this.#timer = setTimeout(r, wait); });
         }
       }
       this.#queue.shift();
