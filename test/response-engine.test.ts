@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { makeConfig } from '../src/common/config.js';
 import { ControlPlane, responseEngine } from '../src/api/index.js';
 import { loadPdp } from '../src/api/routes.js';
-import { DEFAULT_PLAYBOOK, READ_ONLY_TAG, type ResponseEngine, type AlertInput } from '../src/response/index.js';
+import { AlertStore, DEFAULT_PLAYBOOK, READ_ONLY_TAG, type ResponseEngine, type AlertInput } from '../src/response/index.js';
 import { isZetaError } from '../src/common/errors.js';
 import { tempDir, zeta } from './helpers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const scan = (key: string): AlertInput => ({
   key, rule: 'fan-out-hosts', severity: 'high', score: 0.9, summary: `${key} contacted 40 hosts in 60 s`,
@@ -177,6 +179,28 @@ describe('response engine', () => {
     assert.match(String((audit[0]!.details as { reason: string }).reason), /playbook default v\d+ step suspend-attestation/);
   });
 
+  it('zeta playbook apply stores a new version from a file; an invalid file changes nothing', async () => {
+    const before = (await engine.playbookHistory('default')).length;
+    const bad = join(dir.path, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...DEFAULT_PLAYBOOK, steps: [{ id: 'x', action: 'quarantine', when: { trustBelow: 500 } }] }));
+    const r1 = await zeta(['playbook', 'apply', bad, '--data', dir.path, '--json']);
+    assert.equal(r1.code, 2);
+    assert.match(r1.stdout, /ZETA_ERR_PLAYBOOK_INVALID[\s\S]*steps\.0\.when\.trustBelow/);
+    writeFileSync(bad, '{ not json');
+    assert.match((await zeta(['playbook', 'apply', bad, '--data', dir.path, '--json'])).stdout, /ZETA_ERR_PLAYBOOK_INVALID/);
+    assert.equal((await engine.playbookHistory('default')).length, before);
+    const good = join(dir.path, 'good.json');
+    writeFileSync(good, JSON.stringify({ ...DEFAULT_PLAYBOOK, guard: { ...DEFAULT_PLAYBOOK.guard, maxDevices: 1000 }, description: 'from a file' }));
+    const r2 = await zeta(['playbook', 'apply', good, '--data', dir.path, '--json']);
+    assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+    assert.equal((JSON.parse(r2.stdout) as { version: number }).version, before + 1);
+    const shown = JSON.parse((await zeta(['playbook', 'show', 'default', '--data', dir.path, '--json'])).stdout) as { version: number; playbook: { description: string } };
+    assert.equal(shown.version, before + 1);
+    assert.equal(shown.playbook.description, 'from a file');
+    const audit = await cp.audit.list({ action: 'playbook.put', subject: 'default' });
+    assert.equal(audit.length, before + 1);
+  });
+
   it('alerts: filters, ack once, unknown ids refused', async () => {
     const open = await engine.alerts.list({ device: 'clone-1' });
     assert.equal(open.length, 3);
@@ -191,5 +215,17 @@ describe('response engine', () => {
     const r = await zeta(['alerts', 'list', '--device', 'clone-1', '--state', 'acknowledged', '--data', dir.path, '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((JSON.parse(r.stdout) as { alerts: { id: string }[] }).alerts.map((a) => a.id), [open[0]!.id]);
+  });
+  it('alert retention is bounded by count and age', async () => {
+    const store = new AlertStore(cp.store, cp.audit, cp.clock, { maxAlerts: 5, retentionDays: 1 });
+    await cp.store.db.deleteFrom('alerts').execute();
+    const old = await store.raise(scan('10.1.2.3'));
+    await cp.store.db.updateTable('alerts').set({ ts: new Date(Date.now() - 2 * 86_400_000).toISOString() }).where('id', '=', old.id).execute();
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await store.raise(scan(`10.1.2.${10 + i}`))).id);
+    assert.equal(await store.prune(), 3);
+    const left = (await store.list({ limit: 100 })).map((a) => a.id).sort();
+    assert.deepEqual(left, ids.slice(2).sort());
+    assert.equal(left.length, 5);
   });
 });

@@ -150,6 +150,9 @@ export class ResponseEngine extends EventEmitter<ResponseEngineEvents> {
   /** The version in force of every playbook (highest version per name). */
   async playbooks(): Promise<{ name: string; version: number; playbook: Playbook; actor: string; createdAt: string }[]> {
     const rows = await this.#store.db.selectFrom('playbooks').selectAll().orderBy('name').orderBy('version', 'desc').execute();
+    // Before the first `zeta serve` stored it (a --data directory never served), the shipped
+    // playbook is in force as version 0: the fleet is never without a response.
+    if (rows.length === 0) return [{ name: DEFAULT_PLAYBOOK.name, version: 0, playbook: DEFAULT_PLAYBOOK, actor: 'shipped', createdAt: new Date(0).toISOString() }];
     const seen = new Set<string>();
     const out = [];
     for (const r of rows) {
