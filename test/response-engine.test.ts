@@ -229,3 +229,18 @@ describe('response engine', () => {
     assert.equal(left.length, 5);
   });
 });
+
+it('a data directory never served has the shipped playbook in force as version 0; storing another keeps it', async () => {
+  const dir = tempDir('zeta-resp-v0-');
+  const cp = await ControlPlane.open(makeConfig({ dataDir: dir.path, logLevel: 'silent' }), { requireCa: false });
+  try {
+    await cp.init('test');
+    const e = responseEngine(cp);
+    assert.deepEqual((await e.playbooks()).map((b) => [b.name, b.version]), [['default', 0]]);
+    await e.putPlaybook({ name: 'cams', guard: { maxDevices: 2, maxSegmentPercent: 10, windowMinutes: 30 }, steps: [{ id: 'q', action: 'quarantine', when: { deviceTypes: ['camera'], severityAtLeast: 'high' } }] }, 'test');
+    assert.deepEqual((await e.playbooks()).map((b) => [b.name, b.version]), [['cams', 1], ['default', 1]]);
+  } finally {
+    await cp.close();
+    dir.cleanup();
+  }
+});

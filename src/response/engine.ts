@@ -173,6 +173,11 @@ export class ResponseEngine extends EventEmitter<ResponseEngineEvents> {
     const p = parsePlaybook(input);
     const now = this.#clock.now();
     return this.#store.writeTx(async (tx) => {
+      const none = (await tx.selectFrom('playbooks').select('name').limit(1).executeTakeFirst()) === undefined;
+      if (none && p.name !== DEFAULT_PLAYBOOK.name) {
+        // The shipped playbook was in force as version 0; storing another must not silently drop it.
+        await tx.insertInto('playbooks').values({ name: DEFAULT_PLAYBOOK.name, version: 1, body: JSON.stringify(DEFAULT_PLAYBOOK), actor: 'shipped', created_at: now.toISOString() }).execute();
+      }
       const last = await tx.selectFrom('playbooks').select((eb) => eb.fn.max('version').as('v')).where('name', '=', p.name).executeTakeFirst();
       const version = Number(last?.v ?? 0) + 1;
       await tx.insertInto('playbooks').values({ name: p.name, version, body: JSON.stringify(p), actor, created_at: now.toISOString() }).execute();
