@@ -86,9 +86,12 @@ describe('response engine', () => {
     assert.equal(pending.length, 1);
     assert.equal(pending[0]!.deviceId, 'br-11');
     assert.match(pending[0]!.reason, /blast-radius guard: 10 devices already changed automatically in 60 min \(at most 10\)/);
-    const approved = await engine.approve(pending[0]!.id, 'token:op');
+    const ap = await zeta(['response', 'approve', pending[0]!.id, '--data', dir.path, '--json']);
+    assert.equal(ap.code, 0, ap.stdout + ap.stderr);
+    const approved = JSON.parse(ap.stdout) as { status: string; automatic: boolean; decidedBy: string };
     assert.equal(approved.status, 'applied');
     assert.equal(approved.automatic, false);
+    assert.match(approved.decidedBy, /^cli:/);
     assert.equal((await cp.inventory.get('br-11')).state, 'quarantined');
     await rejects(engine.approve(pending[0]!.id, 'token:op'), 'ZETA_ERR_RESPONSE_STATE');
     // A 12th is held as well; rejecting it leaves the device alone.
@@ -100,6 +103,14 @@ describe('response engine', () => {
     const audit = await cp.audit.list({ action: 'response.pending', subject: 'br-12' });
     assert.equal(audit.length, 1);
     assert.match(String((audit[0]!.details as { reason: string }).reason), /blast-radius/);
+    // An operator running the playbook on an alert is not held by the guard (it is not automatic).
+    await cp.inventory.add({ id: 'br-13', name: 'b13', type: 'camera' }, 'test');
+    const a13 = await engine.alerts.raise(scan('br-13'));
+    const resp = await zeta(['alerts', 'respond', a13.id, '--data', dir.path, '--json']);
+    assert.equal(resp.code, 0, resp.stdout + resp.stderr);
+    assert.deepEqual((JSON.parse(resp.stdout) as { plan: { decision: string }[] }).plan.map((p) => p.decision), ['apply']);
+    assert.equal((await cp.inventory.get('br-13')).state, 'quarantined');
+    assert.equal((await engine.listActions({ device: 'br-13' }))[0]!.automatic, false);
     // Undo of every automatic quarantine, so the next tests start from an empty window.
     for (const a of await engine.listActions({ status: 'applied' })) await engine.undo(a.id, 'test');
     assert.equal((await cp.inventory.get('br-1')).state, 'registered', 'undo restores the previous state');
@@ -222,7 +233,12 @@ describe('response engine', () => {
     const old = await store.raise(scan('10.1.2.3'));
     await cp.store.db.updateTable('alerts').set({ ts: new Date(Date.now() - 2 * 86_400_000).toISOString() }).where('id', '=', old.id).execute();
     const ids: string[] = [];
-    for (let i = 0; i < 7; i++) ids.push((await store.raise(scan(`10.1.2.${10 + i}`))).id);
+    for (let i = 0; i < 7; i++) {
+      const a = await store.raise(scan(`10.1.2.${10 + i}`));
+      // Distinct times: alerts raised within one millisecond are pruned in no particular order.
+      await cp.store.db.updateTable('alerts').set({ ts: new Date(Date.now() - 60_000 + i).toISOString() }).where('id', '=', a.id).execute();
+      ids.push(a.id);
+    }
     assert.equal(await store.prune(), 3);
     const left = (await store.list({ limit: 100 })).map((a) => a.id).sort();
     assert.deepEqual(left, ids.slice(2).sort());
