@@ -21,7 +21,7 @@ import { newId } from '../common/ids.js';
 import type { AlertRecord, AlertStore } from './alert-store.js';
 import {
   ACTIONS, DEFAULT_PLAYBOOK, READ_ONLY_TAG, matchStep, needsApproval, parsePlaybook,
-  type ActionName, type Playbook, type ResponseInput, type Severity, type Step,
+  type ActionName, type Playbook, type ResponseInput, type Step,
 } from './playbook.js';
 
 export const ACTION_STATUSES = ['applied', 'pending', 'rejected', 'undone', 'failed'] as const;
@@ -483,4 +483,3 @@ export class ResponseEngine extends EventEmitter<ResponseEngineEvents> {
   }
 }
 
-export type { Severity };

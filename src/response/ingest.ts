@@ -53,7 +53,9 @@ export async function ingestStream(body: Readable | AsyncIterable<Buffer | strin
     const droppedBefore = monitor.stats().dropped;
     const more = monitor.ingest(r.record);
     if (monitor.stats().dropped > droppedBefore) {
+      // Other producers filled the queue: this line is lost (reported); wait before reading on.
       reject(lineNo, 'dropped: the monitor queue is full');
+      await waitDrain(monitor, o.drainTimeoutMs ?? 10_000, out);
       return;
     }
     out.accepted++;
