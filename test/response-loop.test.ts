@@ -2,7 +2,8 @@
  * The closed loop inside zeta serve: an attack through the real gateway (a burst of forbidden
  * subscriptions: topic scanning) → an explained alert, persisted → the default playbook
  * quarantines the device → its live MQTT session is cut → the webhook receives the alert and the
- * action, signed → undo (CLI against the server) restores it and it connects again.
+ * action, signed → undo (CLI against the server) restores it and it connects again → restrict:
+ * it may still subscribe, its publish is refused by the gateway (forbid-publish-when-read-only).
  * Then sensor ingest over HTTPS with curl: a Zeek TSV scan → the device behind the address is
  * quarantined; bad lines are reported, an oversize body is refused, a busy server answers 429.
  */
@@ -28,7 +29,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_
   }
 }
 
-it('a topic-scanning device is quarantined by the default playbook, its session cut, the webhook told; undo restores it', async () => {
+it('a topic-scanning device is quarantined by the default playbook, its session cut, the webhook told; undo restores it; restrict refuses its publishes at the gateway', async () => {
   const secret = 'loop-test-webhook-secret-0123456789';
   const hooks: { body: string; sig: string }[] = [];
   const receiver = createServer((req: IncomingMessage, res) => {
@@ -97,6 +98,26 @@ it('a topic-scanning device is quarantined by the default playbook, its session 
     assert.equal((await s.cp.inventory.get(d.device.id)).state, 'active');
     const again = await connectDevice({ server: mqttUrl, dir, connectTimeoutMs: 5000 });
     again.client.end(true);
+
+    // Restrict (read-only) through the real gateway: the operator applies that step; reads still
+    // work, a publish is refused (MQTT 3.1.1 cannot say no to a publish: the gateway disconnects).
+    const rs = await zeta(['alerts', 'respond', alert.id, '--step', 'restrict-low-trust', '--json'], env);
+    assert.equal(rs.code, 0, rs.stdout + rs.stderr);
+    assert.deepEqual((JSON.parse(rs.stdout) as { plan: { action: string; decision: string }[] }).plan.map((p) => [p.action, p.decision]), [['restrict', 'apply']]);
+    const topic = `devices/${d.device.id}/status`;
+    await until('the PDP to see the read-only tag', async () => (s.h.pdp.decide({ principal: d.device.id, action: 'publish', topic }).decision === 'deny' ? true : undefined));
+    const ro = await connectDevice({ server: mqttUrl, dir, connectTimeoutMs: 5000 });
+    try {
+      const granted = await new Promise<number>((r) => ro.client.subscribe(`devices/${d.device.id}/cmd`, { qos: 1 }, (_e, g) => r(g?.[0]?.qos ?? -1)));
+      assert.equal(granted, 1, 'reads are still allowed');
+      const cut = new Promise<void>((r) => ro.client.once('close', () => r()));
+      ro.client.publish(topic, 'ok', { qos: 1 });
+      await cut;
+      const refused = s.h.gateway!.recentEvents.filter((e) => e.type === 'publish_denied' && e.deviceId === d.device.id);
+      assert.ok(refused.some((e) => /forbid-publish-when-read-only/.test(String(e.detail))), JSON.stringify(refused));
+    } finally {
+      ro.client.end(true);
+    }
   } finally {
     await s.close();
     await new Promise((r) => receiver.close(r));
