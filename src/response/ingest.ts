@@ -30,6 +30,16 @@ export interface IngestOptions {
 }
 
 export async function ingestStream(body: Readable | AsyncIterable<Buffer | string>, format: SignalFormat, monitor: Monitor, o: IngestOptions): Promise<IngestResult> {
+  try {
+    return await readLines(body, format, monitor, o);
+  } catch (e) {
+    if (e instanceof ZetaError) throw e;
+    // The sender went away mid-body (reset, abort): its fault, not ours; what came before is in.
+    throw new ZetaError('ZETA_ERR_VALIDATION', `the request body ended abnormally: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function readLines(body: Readable | AsyncIterable<Buffer | string>, format: SignalFormat, monitor: Monitor, o: IngestOptions): Promise<IngestResult> {
   // A parser per request: a TSV `#fields` header belongs to its own stream, not to other senders'.
   const parser = createParser(format);
   const decoder = new StringDecoder('utf8');
