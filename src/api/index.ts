@@ -5,3 +5,4 @@ export { ApiTokens, ROLES, type Role, type TokenInfo } from './tokens.js';
 export { openApiDocument, rolesFor } from './openapi.js';
 export { startGateway, ControlPlaneStatusSource, type GatewayHandle } from './gateway-wiring.js';
 export { loadPdp } from './routes.js';
+export { responseEngine, startResponse, type ResponseRuntime } from './response-wiring.js';

@@ -14,6 +14,8 @@ import type { Permission, Principal } from '../iam/index.js';
 import type { DeviceTarget } from '../policy/index.js';
 import type { GatewayHandle } from './gateway-wiring.js';
 import type { Monitor, Alert } from '../monitor/index.js';
+import type { ResponseRuntime } from './response-wiring.js';
+import { RESPONSE_ROUTES } from './routes-response.js';
 import type { Change } from '../store/index.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
@@ -31,6 +33,8 @@ export interface Runtime {
   alerts?: Alert[];
   /** The most recent change-feed rows this server has applied (newest last). */
   recentChanges?: Change[];
+  /** Persisted alerts, playbooks, sinks, ingest (src/api/response-wiring.ts). */
+  response?: ResponseRuntime;
 }
 
 export interface RouteContext {
@@ -63,6 +67,8 @@ export interface ApiRoute {
   status?: number;
   /** Body example for the OpenAPI document and the authorization matrix test. */
   exampleBody?: unknown;
+  /** The handler reads `req.body` as the raw request stream (no parsing, no body limit: it bounds itself). */
+  rawBody?: boolean;
   handler: (ctx: RouteContext) => Promise<unknown>;
 }
 
@@ -370,14 +376,6 @@ export const ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/api/v1/alerts', tag: 'monitor', summary: 'Recent alerts from the detectors, each with its explanation', action: 'viewFleet',
-    handler: async ({ runtime, req }) => {
-      const q = parse(z.strictObject({ device: z.string().max(128).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), req.query, 'query');
-      const all = runtime.alerts ?? [];
-      return { stats: runtime.monitor?.stats() ?? null, alerts: all.filter((a) => q.device === undefined || a.key === q.device).slice(-(q.limit ?? 200)) };
-    },
-  },
-  {
     method: 'GET', path: '/metrics', tag: 'gateway', summary: 'Prometheus metrics of the MQTT gateway (text exposition format)', action: 'viewFleet',
     handler: async ({ runtime, reply }) => {
       void reply.type('text/plain; version=0.0.4; charset=utf-8');
@@ -415,4 +413,5 @@ export const ROUTES: readonly ApiRoute[] = [
     },
   },
   ...IAM_ROUTES,
+  ...RESPONSE_ROUTES,
 ];

@@ -18,6 +18,7 @@ import { openApiDocument } from './openapi.js';
 import { AccessControl, type Caller } from './access.js';
 import { registerAuthRoutes } from './routes-auth.js';
 import type { DeviceTarget } from '../policy/index.js';
+import { startResponse, alertInput } from './response-wiring.js';
 
 export interface ServeHandles {
   api: FastifyInstance;
@@ -122,9 +123,19 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
   // Authentication, CSRF and the role-level decision run in onRequest: an unauthenticated body is
   // never parsed. The device-level decision (scope) needs the device, so it runs in preHandler.
   const callers = new WeakMap<FastifyRequest, Caller>();
-  for (const route of ROUTES) {
+  // Streamed routes (ingest) get the raw request stream as body, in a context of their own so no
+  // other route loses its parsers or body limit; the handler bounds what it reads.
+  const streamed = ROUTES.filter((r) => r.rawBody === true);
+  if (streamed.length > 0) {
+    void app.register(async (raw) => {
+      raw.removeAllContentTypeParsers();
+      raw.addContentTypeParser('*', (_req, payload, done) => { done(null, payload); });
+      for (const route of streamed) addRoute(raw, route);
+    });
+  }
+  const addRoute = (into: FastifyInstance, route: ApiRoute): void => {
     const what = `${route.method} ${route.path}`;
-    app.route({
+    into.route({
       method: route.method,
       url: route.path,
       onRequest: async (req) => {
@@ -155,7 +166,8 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
         return reply.statusCode === 204 ? reply.send() : out;
       },
     });
-  }
+  };
+  for (const route of ROUTES) if (route.rawBody !== true) addRoute(app, route);
   registerAuthRoutes(app, cp, access);
 
   // Public, read-only, no secrets.
@@ -305,10 +317,12 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   monitor.on('alert', (a: Alert) => {
     alerts.push(a);
     if (alerts.length > 2000) alerts.splice(0, alerts.length - 2000);
-    void recordAlert(cp, monitor, a);
+    void recordAlert(cp, monitor, a).then(() => response.submit(alertInput(a)));
   });
   const recent: Change[] = [];
-  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent };
+  // Alerts are persisted and run through the playbooks once the trust score is updated.
+  const response = await startResponse(cp, feed, { error: (o, m) => api.log.error(o, m) });
+  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent, response };
   feed.on('change', (c) => {
     recent.push(c);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);
@@ -355,6 +369,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
       feed.stop();
       await runtime.gateway?.close();
       monitor.close();
+      await response.close();
       await api.close();
       await pki.close();
     },

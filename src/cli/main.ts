@@ -20,8 +20,9 @@ import { resolveClient } from './client.js';
 import { print, reportError, table, ProgressBar } from './output.js';
 import { writeServeFiles } from './serve-files.js';
 import { registerIamCommands, type CliHelpers } from './commands-iam.js';
+import { registerResponseCommands } from './commands-response.js';
 
-interface Common {
+export interface Common {
   data?: string;
   config?: string;
   json?: boolean;
@@ -30,7 +31,7 @@ interface Common {
   caFile?: string;
 }
 
-function configFrom(o: Common, extra: Record<string, unknown> = {}): ZetaConfig {
+export function configFrom(o: Common, extra: Record<string, unknown> = {}): ZetaConfig {
   const flags: Record<string, unknown> = { ...extra };
   if (o.data !== undefined) flags.dataDir = o.data;
   return loadConfig({ flags, ...(o.config === undefined ? {} : { file: o.config }) });
@@ -486,6 +487,7 @@ export function buildProgram(): Command {
       }
     });
 
+  registerResponseCommands(program, { withCommon, configFrom });
   return program;
 }
 

@@ -67,13 +67,33 @@ export const configSchema = z.strictObject({
   oidcRedirectUrl: z.string().url().optional(),
   /** PEM CA bundle that verifies the IdP's TLS certificate (in addition to the system store). */
   oidcCaFile: z.string().min(1).optional(),
+  /** Alerts and response actions are POSTed here as signed JSON (empty: off). */
+  alertWebhookUrl: z.string().max(2048).regex(/^(|https?:\/\/.+)$/, 'empty, http://... or https://...').default(''),
+  /** HMAC-SHA256 key for the webhook signature (≥ 16 chars). Secret: use ZETA_ALERT_WEBHOOK_SECRET_FILE. */
+  alertWebhookSecret: z.string().max(1024).default(''),
+  /** Syslog receiver for alerts and actions, RFC 5424: `udp://host:port` or `tcp://host:port` (octet counting), empty: off. */
+  alertSyslog: z.string().max(300).regex(/^(|(udp|tcp):\/\/.+:\d{1,5})$/, 'empty, udp://host:port or tcp://host:port').default(''),
+  /** Append alerts and actions as JSON lines to this file (empty: off). */
+  alertJsonlFile: z.string().max(4096).default(''),
+  /** Events each sink may hold while its receiver is slow; beyond, new events are dropped and counted. */
+  alertSinkQueueLimit: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /** Delivery attempts after the first (exponential backoff from 0.5 s, at most 30 s). */
+  alertSinkMaxRetries: z.coerce.number().int().min(0).max(20).default(5),
+  /** Persisted alerts kept at most (oldest pruned first). */
+  alertRetentionCount: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
+  /** Persisted alerts older than this are pruned. */
+  alertRetentionDays: z.coerce.number().int().min(1).max(3650).default(90),
+  /** Largest body POST /api/v1/ingest/* reads (bytes); larger bodies are refused with 413. */
+  ingestMaxBodyBytes: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Ingest requests served at once; more are answered 429 with Retry-After. */
+  ingestMaxConcurrent: z.coerce.number().int().min(1).max(256).default(4),
 });
 
 export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;
 export type ConfigInput = Partial<Record<keyof z.infer<typeof configSchema>, unknown>>;
 
 const KEYS = Object.keys(configSchema.shape) as (keyof ZetaConfig)[];
-const SECRET_KEYS = new Set<keyof ZetaConfig>(['databaseUrl', 'oidcClientSecret']);
+const SECRET_KEYS = new Set<keyof ZetaConfig>(['databaseUrl', 'oidcClientSecret', 'alertWebhookSecret']);
 
 /** ZETA_* variables that configure the CLI as a client, not the server. */
 const CLIENT_ENV = new Set(['ZETA_SERVER', 'ZETA_TOKEN', 'ZETA_TOKEN_FILE', 'ZETA_CONFIG', 'ZETA_CA_FILE']);

@@ -46,6 +46,9 @@ export const ERROR_CODES = {
   ZETA_ERR_SELF_APPROVAL: { status: 403, title: 'Cannot approve your own request', hint: 'Separation of duties: a different operator must approve it.' },
   ZETA_ERR_WEBAUTHN: { status: 401, title: 'Passkey not accepted', hint: 'Retry with a registered passkey for this site; the challenge expires with the login step.' },
   ZETA_ERR_OIDC: { status: 401, title: 'Single sign-on failed', hint: 'Start again from /api/v1/auth/oidc/start; the identity must be linked to an operator by an admin.' },
+  ZETA_ERR_PLAYBOOK_INVALID: { status: 400, title: 'Playbook not accepted', hint: 'Fix the reported fields (strict JSON, see src/response/README.md); the playbook in force is unchanged.' },
+  ZETA_ERR_RESPONSE_STATE: { status: 409, title: 'Response action not possible in this state', hint: 'Only pending actions can be approved or rejected, only applied and undoable ones undone; revoke is never undone (re-enroll the device).' },
+  ZETA_ERR_INGEST_BUSY: { status: 503, title: 'Ingest queue full', hint: 'The monitor is behind; retry after the time in Retry-After.' },
 } as const satisfies Record<string, { status: number; title: string; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

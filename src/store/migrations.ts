@@ -284,6 +284,61 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`update api_tokens set role = 'devops' where role = 'operator'`.execute(db);
       },
     },
+    '0006_response': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Alerts (from the monitor, attestation failures), kept with their explanation; pruned by
+        // the response component to a bounded count (src/response/alert-store.ts).
+        await db.schema.createTable('alerts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text')
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('rule', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('score', 'real', (c) => c.notNull())
+          .addColumn('summary', 'text', (c) => c.notNull())
+          .addColumn('explanation', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .addColumn('updated_at', 'text')
+          .addColumn('note', 'text')
+          .execute();
+        await db.schema.createIndex('alerts_ts').on('alerts').column('ts').execute();
+        await db.schema.createIndex('alerts_device').on('alerts').columns(['device_id', 'ts']).execute();
+        await db.schema.createIndex('alerts_state').on('alerts').column('state').execute();
+        // Response actions: applied, pending approval, rejected, undone; `previous` is what undo restores.
+        await db.schema.createTable('response_actions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('segment', 'text')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('automatic', 'integer', (c) => c.notNull())
+          .addColumn('playbook', 'text', (c) => c.notNull())
+          .addColumn('playbook_version', 'integer', (c) => c.notNull())
+          .addColumn('step', 'text', (c) => c.notNull())
+          .addColumn('alert_id', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('previous', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('decided_by', 'text')
+          .addColumn('decided_at', 'text')
+          .execute();
+        await db.schema.createIndex('response_actions_ts').on('response_actions').columns(['automatic', 'ts']).execute();
+        await db.schema.createIndex('response_actions_device').on('response_actions').column('device_id').execute();
+        await db.schema.createIndex('response_actions_status').on('response_actions').column('status').execute();
+        // Playbooks, versioned: the highest version of a name is in force.
+        await db.schema.createTable('playbooks')
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('playbooks_pk', ['name', 'version'])
+          .execute();
+      },
+    },
     // NEXT MIGRATION GOES HERE ('0003_...').
   };
 }

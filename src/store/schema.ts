@@ -295,6 +295,9 @@ export interface Database {
   sessions: SessionsTable;
   login_failures: LoginFailuresTable;
   approvals: ApprovalsTable;
+  alerts: AlertsTable;
+  response_actions: ResponseActionsTable;
+  playbooks: PlaybooksTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;
@@ -304,3 +307,56 @@ export type CertificateRow = Selectable<CertificatesTable>;
 export type CaRow = Selectable<CasTable>;
 export type AuditRow = Selectable<AuditLogTable>;
 export type ChangeRow = Selectable<ChangesTable>;
+
+/** Persisted alerts (src/response). `explanation` is the monitor's alert as JSON (observed, baseline, features). */
+export interface AlertsTable {
+  id: string;
+  ts: string;
+  device_id: string | null;
+  key: string;
+  rule: string;
+  /** low | medium | high */
+  severity: string;
+  score: number;
+  summary: string;
+  explanation: string;
+  /** open | acknowledged | resolved */
+  state: string;
+  updated_by: string | null;
+  updated_at: string | null;
+  note: string | null;
+}
+
+/** Response actions (src/response). `previous` (JSON) is the device state and tags undo restores. */
+export interface ResponseActionsTable {
+  id: string;
+  ts: string;
+  device_id: string;
+  segment: string | null;
+  /** restrict | quarantine | suspend | revoke */
+  action: string;
+  /** applied | pending | rejected | undone | failed */
+  status: string;
+  /** 1 when the engine applied it without an operator (counts toward the blast-radius guard). */
+  automatic: number;
+  playbook: string;
+  playbook_version: number;
+  step: string;
+  alert_id: string | null;
+  reason: string;
+  previous: string;
+  actor: string;
+  decided_by: string | null;
+  decided_at: string | null;
+}
+
+export interface PlaybooksTable {
+  name: string;
+  version: number;
+  body: string;
+  actor: string;
+  created_at: string;
+}
+
+export type AlertRow = Selectable<AlertsTable>;
+export type ResponseActionRow = Selectable<ResponseActionsTable>;
