@@ -12,6 +12,7 @@ import { Authority, Enrollment } from '../pki/index.js';
 import { ApiTokens } from './tokens.js';
 import { PolicyStore } from '../policy/index.js';
 import { Segments } from '../segments/index.js';
+import { AttestationService } from './attest-service.js';
 
 export class ControlPlane {
   readonly config: ZetaConfig;
@@ -24,6 +25,7 @@ export class ControlPlane {
   readonly tokens: ApiTokens;
   readonly policies: PolicyStore;
   readonly segments: Segments;
+  readonly attestation: AttestationService;
 
   private constructor(config: ZetaConfig, clock: Clock, store: Store) {
     this.config = config;
@@ -46,6 +48,7 @@ export class ControlPlane {
     this.tokens = new ApiTokens(store, this.audit, clock);
     this.policies = new PolicyStore(store, this.audit, clock);
     this.segments = new Segments(store, this.audit, clock);
+    this.attestation = new AttestationService({ store, audit: this.audit, inventory: this.inventory, clock, config });
   }
 
   /** Opens the store; with `requireCa` (the default) also loads the CA and fails if there is none. */

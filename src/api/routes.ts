@@ -14,6 +14,7 @@ import type { Change } from '../store/index.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, parseImport, detectFormat } from '../inventory/index.js';
+import { ATTEST_ROUTES } from './routes-attest.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -367,4 +368,5 @@ export const ROUTES: readonly ApiRoute[] = [
     method: 'POST', path: '/api/v1/ca/rotate', tag: 'pki', summary: 'Rotate the issuing CA (old one keeps verifying until its certificates expire)', roles: ADMIN,
     handler: async ({ cp, actor, afterWrite }) => { const r = await cp.authority.rotateIssuing(actor); await afterWrite(); return r; },
   },
+  ...ATTEST_ROUTES,
 ];

@@ -16,6 +16,8 @@ import { PolicyDecisionPoint } from '../policy/index.js';
 import { Monitor, trustScore, type Alert } from '../monitor/index.js';
 import { openApiDocument } from './openapi.js';
 import type { TokenInfo } from './tokens.js';
+import { registerAttestRoutes } from './attest-routes.js';
+import { trustIdentity } from './attest-service.js';
 
 export interface ServeHandles {
   api: FastifyInstance;
@@ -199,6 +201,7 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
     return pkcs7Reply(reply, r.pkcs7);
   });
 
+  registerAttestRoutes(app, cp, runtime, afterWrite);
   return app;
 }
 
@@ -252,7 +255,7 @@ async function recordAlert(cp: ControlPlane, monitor: Monitor, a: Alert): Promis
     if (device === undefined) return;
     const now = cp.clock.now();
     const t = trustScore({
-      identity: { certValid: device.certificate !== null && new Date(device.certificate.notAfter) > now, keyType: 'ec', attestation: 'none', tpmResident: false },
+      identity: trustIdentity(device, now),
       posture: {},
       behavior: monitor.behavior(device.id),
     });

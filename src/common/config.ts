@@ -39,6 +39,12 @@ export const configSchema = z.strictObject({
   maxCsrBytes: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
   changeFeedIntervalMs: z.coerce.number().int().min(20).max(5000).default(200),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** TPM manufacturer roots that EK certificates must chain to: a PEM file or a directory of PEM files. Empty: no EK is trusted (fail closed). */
+  attestManufacturerRoots: z.string().default(''),
+  /** Trust on first use: with no reference values for a device's model + firmware, its first good attestation becomes its reference. */
+  attestTofu: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+  /** How long an attestation nonce stays valid, in seconds. */
+  attestNonceTtlSeconds: z.coerce.number().int().min(5).max(3600).default(300),
 });
 
 export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;
