@@ -31,6 +31,11 @@ export interface AttestAgentOptions {
   tcti?: string;
   /** The measurement log to send (default: DIR/eventlog.bin, else the system's TCG log). */
   eventLog?: string;
+  /**
+   * Rewrites the answer before it is sent. For tests and the demo only: it plays a compromised
+   * device (an altered event log, a replayed quote) against the real verifier.
+   */
+  transformBody?: (body: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export interface AttestRoundResult {
@@ -321,13 +326,14 @@ export async function attestOnce(o: AttestAgentOptions, preChallenge?: { nonce: 
     const q = softwareQuote(key, nonce, pcrs, log);
     body = { nonce: ch.nonce, quote: q.quote.toString('base64'), signature: q.signature.toString('base64'), pcrs: { sha256: hexPcrs(q.values) }, eventLog: log.toString('base64') };
   }
-  const r = await call<{ status: AttestRoundResult['status']; reason: string | null; at: string; method: 'tpm' | 'software'; weaker: boolean }>(o.server, tls, '/attest/v1/quote', body);
+  const sent = o.transformBody === undefined ? body : o.transformBody(body);
+  const r = await call<{ status: AttestRoundResult['status']; reason: string | null; at: string; method: 'tpm' | 'software'; weaker: boolean }>(o.server, tls, '/attest/v1/quote', sent);
   return { deviceId: tls.deviceId, ...r, due: ch.due };
 }
 
-/** Send a raw quote body (tests and the demo use this to replay an old answer). */
-export async function sendQuote(o: { server: string; dir: string }, body: Record<string, unknown>): Promise<unknown> {
-  return call(o.server, readTls(o.dir), '/attest/v1/quote', body);
+/** One request of the device protocol with the enrolled identity (tests and the demo replay answers with it). */
+export async function deviceCall<T = unknown>(o: { server: string; dir: string }, path: string, body: unknown): Promise<T> {
+  return call<T>(o.server, readTls(o.dir), path, body);
 }
 
 /** Ask for a challenge without answering it (the agent's due check). */

@@ -12,13 +12,14 @@ import { detectFormat, parseImport, DEVICE_STATES, type DeviceFilter } from '../
 import { templates } from '../policy/index.js';
 import { runNetd, changeFeedSubscription } from '../netd/index.js';
 import { runDetect } from '../monitor/index.js';
-import { enroll, renew, publishOnce, subscribe } from '../agent/index.js';
+import { enroll, renew, publishOnce, subscribe, enrollTpmAk, attestOnce } from '../agent/index.js';
 import { ChangeFeed } from '../store/index.js';
 
 import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
 import { resolveClient } from './client.js';
 import { print, reportError, table, ProgressBar } from './output.js';
 import { writeServeFiles } from './serve-files.js';
+import { registerAttestCommands } from './commands-attest.js';
 
 interface Common {
   data?: string;
@@ -434,11 +435,23 @@ export function buildProgram(): Command {
     .requiredOption('--server <url>', 'https://HOST:8443').requiredOption('--device <id>').requiredOption('--token <token>')
     .requiredOption('--out <dir>').option('--ca-file <file>', 'trust anchor (default: the CA pin inside the token)')
     .addOption(new Option('--key-type <type>').choices(['p256', 'p384', 'ed25519']).default('p256'))
+    .option('--tpm', 'also enroll a TPM attestation key: EK certificate check, credential activation, first attestation')
+    .option('--ek-cert <file>', 'with --tpm: the EK certificate (PEM/DER) if the TPM\'s NV has none')
+    .option('--tcti <tcti>', 'with --tpm: the TPM, as TPM2TOOLS_TCTI (e.g. swtpm:port=2321)')
+    .option('--event-log <file>', 'with --tpm: the TCG event log for the first attestation')
     .option('--json')
-    .action(async (o: { server: string; device: string; token: string; out: string; caFile?: string; keyType: 'p256' | 'p384' | 'ed25519'; json?: boolean }) => {
+    .action(async (o: { server: string; device: string; token: string; out: string; caFile?: string; keyType: 'p256' | 'p384' | 'ed25519'; tpm?: boolean; ekCert?: string; tcti?: string; eventLog?: string; json?: boolean }) => {
       try {
-        const r = await enroll({ server: o.server, deviceId: o.device, token: o.token, outDir: o.out, keyType: o.keyType, ...(o.caFile === undefined ? {} : { caFile: o.caFile }) });
-        print(r, o, (v: typeof r) => `enrolled ${v.spiffeId}\n  certificate ${v.serial}, expires ${v.notAfter}\n  files in ${v.dir}: key.pem cert.pem ca.pem`);
+        const e = await enroll({ server: o.server, deviceId: o.device, token: o.token, outDir: o.out, keyType: o.keyType, ...(o.caFile === undefined ? {} : { caFile: o.caFile }) });
+        let r: typeof e & { attestation?: unknown } = e;
+        if (o.tpm === true) {
+          const t = { server: o.server, dir: o.out, ...(o.tcti === undefined ? {} : { tcti: o.tcti }), ...(o.eventLog === undefined ? {} : { eventLog: o.eventLog }) };
+          const ak = await enrollTpmAk({ ...t, ...(o.ekCert === undefined ? {} : { ekCert: o.ekCert }) });
+          // The attestation made at enrollment is the one TOFU pins (when there is a log to send).
+          const first = await attestOnce(t).catch((err: unknown) => ({ error: (err as Error).message }));
+          r = { ...e, attestation: { akName: ak.akName, ekName: ak.ekName, ekTrust: ak.ekTrust, first } };
+        }
+        print(r, o, (v: typeof r) => `enrolled ${v.spiffeId}\n  certificate ${v.serial}, expires ${v.notAfter}\n  files in ${v.dir}: key.pem cert.pem ca.pem${v.attestation === undefined ? '' : `\n  TPM attestation key bound: ${JSON.stringify(v.attestation)}`}`);
       } catch (e) {
         reportError(e, o);
       }
@@ -491,6 +504,7 @@ export function buildProgram(): Command {
       }
     });
 
+  registerAttestCommands(program, { withCommon, configFrom });
   return program;
 }
 
