@@ -278,6 +278,19 @@ describe('attestation end to end without a TPM: software key and the device prot
     const after = await show(c, 'soft-1');
     assert.ok((after.trustScore ?? 100) < (before.trustScore ?? 0), `trust falls: ${before.trustScore} → ${after.trustScore}`);
   });
+
+  it('a device cannot swap its attestation key by itself; after an operator reset it enrolls a new one, history kept', async () => {
+    const io = { server: c.s.h.apiUrl, dir: join(c.work, 'ref-1') };
+    const pem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    assert.equal(await reasonOf(deviceCall(io, '/attest/v1/software-key', { publicKey: pem() })), 'ZETA_ERR_CONFLICT');
+    assert.equal(await reasonOf(deviceCall(io, '/attest/v1/software-key', { publicKey: 'not a key' })), 'ZETA_ERR_KEY_REFUSED');
+    const reset = await zeta(['device', 'attest', 'ref-1', '--reset', ...c.remote]);
+    assert.equal(reset.code, 0, reset.stderr + reset.stdout);
+    assert.equal(await reasonOf(deviceCall(io, '/attest/v1/software-key', { publicKey: pem() })), 'accepted');
+    const hist = JSON.parse((await zeta(['device', 'attestations', 'ref-1', ...c.remote])).stdout) as { key: { method: string }; results: unknown[] };
+    assert.equal(hist.key.method, 'software');
+    assert.ok(hist.results.length >= 2);
+  });
 });
 
 describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {

@@ -26,7 +26,6 @@ import {
   encodeTpm2ToolsCredential,
   finishAkActivation,
   parseReferenceValues,
-  parseTpmPublic,
   startAkActivation,
   verifyAttestation,
   type AttestKeyRecord,
@@ -208,6 +207,14 @@ export class AttestationService {
       await this.#record(deviceId, 'tpm', { status: 'failed', reason: r.reason, detail: r.detail, at: now, measurements: null, tpmResident: false }, 'attest.ak-enroll', behavior);
       throw new ZetaError('ZETA_ERR_ATTESTATION_FAILED', `AK enrollment refused: ${r.reason}`, { internal: r.detail, fields: { reason: r.reason } });
     }
+    // INVARIANT: the EK is the TPM's identity. A new AK in the same TPM (agent reinstalled) may be
+    // bound; an AK in another TPM may not, or a stolen TLS key plus any genuine TPM would take over
+    // the device's attestation. Moving a device to new hardware is an operator's reset.
+    const existing = await this.records.key(deviceId);
+    if (existing !== undefined && !(existing.method === 'tpm' && existing.ekName === r.bound.ekName)) {
+      await this.#record(deviceId, 'tpm', { status: 'failed', reason: 'ak-not-bound', detail: `The device is bound to ${existing.method === 'tpm' ? `EK ${existing.ekName ?? '?'}` : 'a software key'}; an AK under EK ${r.bound.ekName} needs an operator's reset first.`, at: now, measurements: null, tpmResident: false }, 'attest.ak-enroll', behavior);
+      throw new ZetaError('ZETA_ERR_CONFLICT', 'this device is bound to another attestation key; an operator must reset its attestation (zeta device attest --reset) before a new TPM can be bound');
+    }
     const rec: AttestKeyRecord = {
       deviceId, method: 'tpm', akName: r.bound.akName, akPublic: r.bound.akPublic.toString('base64'), ekName: r.bound.ekName,
       ekTrust: r.bound.ekTrust, certSerial: p.certSerial, boundAt: now.toISOString(),
@@ -236,6 +243,8 @@ export class AttestationService {
     }
     const existing = await this.records.key(deviceId);
     if (existing?.method === 'tpm') throw new ZetaError('ZETA_ERR_CONFLICT', 'this device has a TPM attestation key; a software key cannot replace it');
+    // Idempotent for the same key; another key would let whoever holds the TLS key re-key the device.
+    if (existing !== undefined && existing.akPublic !== pem) throw new ZetaError('ZETA_ERR_CONFLICT', 'this device already has another software attestation key; an operator must reset its attestation first');
     const now = this.#clock.now();
     await this.#store.writeTx(async (tx) => {
       await this.records.putKey(tx, { deviceId, method: 'software', akName: null, akPublic: pem, ekName: null, ekTrust: null, certSerial, boundAt: now.toISOString() });
@@ -262,19 +271,12 @@ export class AttestationService {
     const device = await this.#inventory.get(deviceId);
     const key = await this.records.key(deviceId);
     if (key === undefined) throw new ZetaError('ZETA_ERR_STATE', 'this device has no attestation key; enroll one first (zeta agent enroll --tpm, or zeta agent attest for a software key)');
+    const boundPublic = Buffer.from(key.akPublic, 'base64');
+    // The device may name the AK it quoted with; one other than the bound AK is refused (ak-not-bound).
+    const named = b.akPublic === undefined || key.method !== 'tpm' ? boundPublic : b64(b.akPublic, 'akPublic', LIMITS.tpmPublic);
     const ak = key.method === 'tpm'
-      ? { kind: 'tpm' as const, akPublic: Buffer.from(key.akPublic, 'base64'), bound: key.akName === null || key.ekName === null || key.ekTrust === null ? null : { akName: key.akName, akPublic: Buffer.from(key.akPublic, 'base64'), ekName: key.ekName, ekTrust: key.ekTrust, boundAt: new Date(key.boundAt) } }
+      ? { kind: 'tpm' as const, akPublic: named, bound: key.akName === null || key.ekName === null || key.ekTrust === null ? null : { akName: key.akName, akPublic: boundPublic, ekName: key.ekName, ekTrust: key.ekTrust, boundAt: new Date(key.boundAt) } }
       : { kind: 'software' as const, publicKey: createPublicKey(key.akPublic) };
-    if (b.akPublic !== undefined && key.method === 'tpm') {
-      // The device may name the AK it quoted with; a different one is refused by the verifier.
-      const sent = b64(b.akPublic, 'akPublic', LIMITS.tpmPublic);
-      try {
-        parseTpmPublic(sent);
-      } catch {
-        throw new ZetaError('ZETA_ERR_TPM_MALFORMED', 'akPublic is not a TPM2B_PUBLIC');
-      }
-      (ak as { akPublic: Buffer }).akPublic = sent;
-    }
     const result = await verifyAttestation({
       deviceId, model: device.model ?? device.type, firmwareVersion: device.firmware ?? 'unknown', ak, quote, signature, nonce, pcrs, eventLog,
     }, { references: this.references, tofu: this.#config.attestTofu, clock: this.#clock, nonces: this.nonces });
@@ -318,6 +320,22 @@ export class AttestationService {
       await emitChange(tx, now, 'device.attestation_requested', deviceId, {});
     });
     return { deviceId, due: true, requestedAt: now.toISOString() };
+  }
+
+  /**
+   * Forget a device's attestation key and TOFU pin (new hardware, a wiped agent): its next
+   * enrollment binds afresh and its next good attestation is pinned again. History is kept.
+   */
+  async reset(deviceId: string, actor: string): Promise<{ deviceId: string; reset: true }> {
+    await this.#inventory.get(deviceId);
+    const now = this.#clock.now();
+    await this.#store.writeTx(async (tx) => {
+      await tx.deleteFrom('attest_keys').where('device_id', '=', deviceId).execute();
+      const unpinned = await this.references.unpinDevice(tx, deviceId);
+      await this.#audit.append(tx, { actor, action: 'attest.reset', subject: deviceId, details: { unpinned } });
+      await emitChange(tx, now, 'device.attestation_reset', deviceId, {});
+    });
+    return { deviceId, reset: true };
   }
 
   async history(deviceId: string, limit?: number): Promise<{ deviceId: string; key: Omit<AttestKeyRecord, 'akPublic'> | null; due: boolean; results: AttestResultRecord[] }> {

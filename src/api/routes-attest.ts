@@ -31,6 +31,15 @@ export const ATTEST_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
+    method: 'POST', path: '/api/v1/devices/:id/attest/reset', tag: 'attestation', summary: 'Forget the device\'s attestation key and TOFU pin (new hardware); history is kept', roles: ADMIN,
+    handler: async ({ cp, req, actor, afterWrite }) => {
+      const { id } = parse(idParam, req.params, 'params');
+      const r = await cp.attestation.reset(id, actor);
+      await afterWrite();
+      return r;
+    },
+  },
+  {
     method: 'GET', path: '/api/v1/devices/:id/attestations', tag: 'attestation', summary: 'Attestation history of a device (newest first), its key binding and whether a round is due', roles: ALL,
     handler: async ({ cp, req }) => {
       const { id } = parse(idParam, req.params, 'params');

@@ -102,11 +102,13 @@ export function registerAttestCommands(program: Command, h: AttestCommandHelpers
 
   // ---- operator side ----
   const device = find('device');
+  const isReset = (o: Common): boolean => (o as { reset?: boolean }).reset === true;
   h.withCommon(device.command('attest <id>').description('request a re-attestation now: the device\'s agent attests on its next challenge'), { remote: true })
+    .option('--reset', 'instead: forget its attestation key and TOFU pin (new hardware), so it can enroll again')
     .action(operator(h,
-      (c, _o, id = '') => apiCall(c, 'POST', `/api/v1/devices/${encodeURIComponent(id)}/attest`, {}),
-      (cp, actor, _o, id = '') => cp.attestation.requestAttestation(id, actor),
-      (v: { deviceId: string; requestedAt: string }) => `re-attestation of ${v.deviceId} requested at ${v.requestedAt}`));
+      (c, o, id = '') => apiCall(c, 'POST', `/api/v1/devices/${encodeURIComponent(id)}/attest${isReset(o) ? '/reset' : ''}`, {}),
+      (cp, actor, o, id = '') => (isReset(o) ? cp.attestation.reset(id, actor) : cp.attestation.requestAttestation(id, actor)),
+      (v: { deviceId: string; requestedAt?: string }) => (v.requestedAt === undefined ? `attestation of ${v.deviceId} reset: it enrolls a key again` : `re-attestation of ${v.deviceId} requested at ${v.requestedAt}`)));
   h.withCommon(device.command('attestations <id>').description('attestation history of a device, newest first'), { remote: true })
     .option('--limit <n>', 'at most N results (default 100)')
     .action(operator(h,
