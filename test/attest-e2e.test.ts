@@ -9,8 +9,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,14 +38,31 @@ function memSigner(): Signer & { privateKey: KeyObject } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   return { keyType: 'p256', publicKeySpki: publicKey.export({ type: 'spki', format: 'der' }), privateKey, sign: (d: Buffer) => sign('sha256', d, privateKey) };
 }
-function vendor(name: string): { rootPem: string; issuing: CaCert; ekCert(spki: Buffer): Buffer } {
+function vendor(name: string): { rootPem: string; issuing: CaCert; ekCert(spki: Buffer): Buffer; rsaEkCert(key: KeyObject): Buffer } {
   const now = new Date(Date.now() - 86400_000);
   const rs = memSigner();
   const root = createRootCaCert({ signer: rs, trustDomain: `${name}.example`, now, commonName: `${name} EK Root` });
   const is = memSigner();
   const issuingDer = createIssuingCaCert({ root: { id: 'root', certDer: root, signer: rs }, signer: is, trustDomain: `${name}.example`, now, commonName: `${name} EK Issuing` });
   const issuing: CaCert = { id: 'iss', certDer: issuingDer, signer: is };
-  return { rootPem: toPem(root, 'CERTIFICATE'), issuing, ekCert: (spki) => createServerCert({ issuer: issuing, spki, dnsNames: ['ek.tpm.invalid'], ipAddresses: [], now }) };
+  return {
+    rootPem: toPem(root, 'CERTIFICATE'), issuing,
+    ekCert: (spki) => createServerCert({ issuer: issuing, spki, dnsNames: ['ek.tpm.invalid'], ipAddresses: [], now }),
+    // Zeta's PKI issues only its own key types; a manufacturer certifies RSA EKs, so openssl plays it.
+    rsaEkCert: (key) => {
+      const d = tempDir('zeta-ekcert-');
+      const f = (n: string): string => join(d.path, n);
+      writeFileSync(f('ek.pem'), key.export({ type: 'spki', format: 'pem' }));
+      writeFileSync(f('iss.pem'), toPem(issuingDer, 'CERTIFICATE'));
+      writeFileSync(f('iss.key'), is.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      writeFileSync(f('ext.cnf'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\n');
+      execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('tmp.key'), '-subj', '/CN=TPM EK', '-out', f('ek.csr')], { stdio: 'ignore' });
+      execFileSync('openssl', ['x509', '-req', '-in', f('ek.csr'), '-force_pubkey', f('ek.pem'), '-CA', f('iss.pem'), '-CAkey', f('iss.key'), '-set_serial', '1', '-days', '30', '-extfile', f('ext.cnf'), '-outform', 'DER', '-out', f('ek.der')], { stdio: 'ignore' });
+      const der = readFileSync(f('ek.der'));
+      d.cleanup();
+      return der;
+    },
+  };
 }
 
 /** ECC TPMT_PUBLIC: an EK (TCG template L-2 shape) or a restricted signing AK. */
@@ -299,7 +316,7 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
   let platform: MeasuredPlatform;
   const trusted = vendor('trusted');
   const unknown = vendor('unknown');
-  let ekSpki: Buffer;
+  let ekKey: KeyObject;
 
   before(async () => {
     tpm = await startSwtpm().catch((e: unknown) => assert.fail(`${(e as Error).message}. Install: apt-get install -y swtpm swtpm-tools tpm2-tools`));
@@ -312,7 +329,7 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
     const env = { ...process.env, TPM2TOOLS_TCTI: tpm.tcti };
     await execFileP('tpm2_createek', ['-c', 'ek.ctx', '-G', 'rsa', '-u', 'ek.pub'], { cwd: ekDir, env });
     await execFileP('tpm2_flushcontext', ['-t'], { cwd: ekDir, env });
-    ekSpki = parseTpmPublic(readFileSync(join(ekDir, 'ek.pub'))).key.export({ type: 'spki', format: 'der' });
+    ekKey = createPublicKey(parseTpmPublic(readFileSync(join(ekDir, 'ek.pub'))).key);
     platform = new MeasuredPlatform(tpm.tcti);
     await platform.measure(4, EV.EFI_ACTION, 'Calling EFI Application from Boot Option');
     await platform.measure(9, EV.IPL, 'kernel 6.1 vendor');
@@ -330,7 +347,7 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
 
   it('enroll --tpm: EK chain checked, AK activated, first attestation verified (TOFU); device show reports a TPM attestation', async () => {
     const log = platform.writeLog(join(c.work, 'platform.bin'));
-    const d = await enroll(c, 'tpm-1', 'cam-tpm', '1.0', ['--tpm', '--tcti', tpm.tcti, '--ek-cert', certFile('ek.pem', trusted.ekCert(ekSpki)), '--event-log', log]);
+    const d = await enroll(c, 'tpm-1', 'cam-tpm', '1.0', ['--tpm', '--tcti', tpm.tcti, '--ek-cert', certFile('ek.pem', trusted.rsaEkCert(ekKey)), '--ek-chain', certFile('ek-chain.pem', trusted.issuing.certDer), '--event-log', log]);
     assert.equal(d.code, 0, JSON.stringify(d.out));
     const att = d.out.attestation as { ekTrust: { kind: string }; first: { status: string } };
     assert.equal(att.ekTrust.kind, 'manufacturer-chain');
@@ -347,7 +364,7 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
   });
 
   it('enroll --tpm with an EK certificate from an unknown manufacturer is refused', async () => {
-    const d = await enroll(c, 'tpm-2', 'cam-tpm', '1.0', ['--tpm', '--tcti', tpm.tcti, '--ek-cert', certFile('ek-unknown.pem', unknown.ekCert(ekSpki))]);
+    const d = await enroll(c, 'tpm-2', 'cam-tpm', '1.0', ['--tpm', '--tcti', tpm.tcti, '--ek-cert', certFile('ek-unknown.pem', unknown.rsaEkCert(ekKey)), '--ek-chain', certFile('ek-chain-unknown.pem', unknown.issuing.certDer)]);
     assert.notEqual(d.code, 0);
     assert.equal((d.out.error as { reason?: string }).reason, 'ek-chain-untrusted');
   });
@@ -363,7 +380,7 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
     const io = { server: c.s.h.apiUrl, dir };
     const start = await deviceCall<{ activationId: string; credential: string }>(io, '/attest/v1/ak/activate', {
       ekPublic: foreign.toString('base64'), akPublic: readFileSync(join(tdir, 'ak.pub')).toString('base64'),
-      ekCert: trusted.ekCert(publicKey.export({ type: 'spki', format: 'der' })).toString('base64'), ekChain: [trusted.issuing.certDer.toString('base64')],
+      ekCert: trusted.rsaEkCert(publicKey).toString('base64'), ekChain: [trusted.issuing.certDer.toString('base64')],
     });
     writeFileSync(join(tdir, 'foreign.cred'), Buffer.from(start.credential, 'base64'));
     const run = (args: string[]): Promise<unknown> => execFileP(args[0]!, args.slice(1), { cwd: tdir, env });

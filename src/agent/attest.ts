@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ZetaError, ERROR_CODES, type ErrorCode } from '../common/errors.js';
 import { TPM_ALG, encodeEventLog, parseEventLog, replayEventLog } from '../attest/index.js';
+import { splitPemCerts } from '../pki/index.js';
 import { httpsRequest } from './est-client.js';
 
 const execFileP = promisify(execFile);
@@ -138,11 +139,16 @@ function readCertFile(path: string): Buffer {
   return trimDer(raw);
 }
 
+function readCertBundle(path: string): Buffer[] {
+  const text = readFileSync(path, 'latin1');
+  return text.includes('-----BEGIN CERTIFICATE-----') ? splitPemCerts(text) : [trimDer(readFileSync(path))];
+}
+
 export interface TpmEnrollOptions extends AttestAgentOptions {
   /** EK certificate file (PEM or DER) when the TPM's NV does not hold one. */
   ekCert?: string;
-  /** Intermediate certificates between the EK certificate and the manufacturer root. */
-  ekChain?: string[];
+  /** File of the intermediate certificates (PEM bundle) between the EK certificate and the manufacturer root. */
+  ekChain?: string;
 }
 
 /**
@@ -170,7 +176,7 @@ export async function enrollTpmAk(o: TpmEnrollOptions): Promise<{ deviceId: stri
     ekPublic: tpm.file('ek.pub').toString('base64'),
     akPublic: tpm.file('ak.pub').toString('base64'),
     ...(ekCert === undefined ? {} : { ekCert: ekCert.toString('base64') }),
-    ...(o.ekChain === undefined ? {} : { ekChain: o.ekChain.map((p) => readCertFile(p).toString('base64')) }),
+    ...(o.ekChain === undefined ? {} : { ekChain: readCertBundle(o.ekChain).map((d) => d.toString('base64')) }),
   });
   writeFileSync(join(tdir, 'cred.in'), Buffer.from(start.credential, 'base64'));
   let secret: Buffer;
