@@ -9,8 +9,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { execFile, execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +19,7 @@ import { ZetaError } from '../src/common/errors.js';
 import { TPM_ALG, encodeEventLog, parseTpmPublic, type LogEvent } from '../src/attest/index.js';
 import { createIssuingCaCert, createRootCaCert, createServerCert, toPem, type CaCert, type Signer } from '../src/pki/index.js';
 import { EV, MeasuredPlatform, attestOnce, deviceCall, demoTamperedFirmware, startSwtpm, type SwtpmHandle } from '../src/agent/index.js';
-import { startTestServer, tempDir, zeta, type TestServer } from './helpers.js';
+import { ZETA_BIN, startTestServer, tempDir, zeta, type TestServer } from './helpers.js';
 
 const execFileP = promisify(execFile);
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
@@ -117,9 +117,10 @@ async function show(c: Ctx, id: string): Promise<{ trustScore: number | null; po
   return JSON.parse(r.stdout) as never;
 }
 
-async function setup(overrides: Record<string, unknown>): Promise<Ctx> {
+async function setup(overrides: Record<string, unknown>, manual = true): Promise<Ctx> {
   const clock = new ManualClock(new Date());
-  const s = await startTestServer(overrides, clock);
+  // The TPM part uses the real clock: openssl cannot backdate the EK certificates it makes.
+  const s = await startTestServer(overrides, manual ? clock : undefined);
   const work = tempDir('zeta-attest-e2e-').path;
   return { s, clock, work, remote: ['--server', s.h.apiUrl.replace('127.0.0.1', 'localhost'), '--token', s.adminToken, '--ca-file', s.caBundlePath, '--json'] };
 }
@@ -296,6 +297,34 @@ describe('attestation end to end without a TPM: software key and the device prot
     assert.ok((after.trustScore ?? 100) < (before.trustScore ?? 0), `trust falls: ${before.trustScore} → ${after.trustScore}`);
   });
 
+  it('zeta agent attest --every: attests at once, then again as soon as an operator asks', async () => {
+    const child = spawn(process.execPath, [ZETA_BIN, 'agent', 'attest', '--server', c.s.h.apiUrl, '--dir', join(c.work, 'soft-1'), '--every', '1d', '--json'], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: Record<string, unknown>[] = [];
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+        buf = buf.slice(i + 1);
+      }
+    });
+    const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
+      for (let i = 0; i < 1200 && !pred(); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(pred(), `${what}: ${JSON.stringify(lines)}`);
+    };
+    try {
+      await waitFor(() => lines.length >= 1, 'first round');
+      assert.equal(lines[0]?.due, false);
+      const req = await zeta(['device', 'attest', 'soft-1', ...c.remote]);
+      assert.equal(req.code, 0);
+      // The loop polls its challenge (every 30 s at most) and attests at once when due.
+      await waitFor(() => lines.some((l) => l.due === true), 'round on demand');
+      assert.ok(lines.every((l) => 'status' in l), JSON.stringify(lines));
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('a device cannot swap its attestation key by itself; after an operator reset it enrolls a new one, history kept', async () => {
     const io = { server: c.s.h.apiUrl, dir: join(c.work, 'ref-1') };
     const pem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -322,14 +351,14 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
     tpm = await startSwtpm().catch((e: unknown) => assert.fail(`${(e as Error).message}. Install: apt-get install -y swtpm swtpm-tools tpm2-tools`));
     const roots = tempDir('zeta-roots-');
     writeFileSync(join(roots.path, 'trusted.pem'), trusted.rootPem);
-    c = await setup({ attestManufacturerRoots: roots.path });
+    c = await setup({ attestManufacturerRoots: roots.path }, false);
     // The TPM's EK (the same one the agent will create: the default template is deterministic).
     const ekDir = join(c.work, 'ek');
     mkdirSync(ekDir, { recursive: true });
     const env = { ...process.env, TPM2TOOLS_TCTI: tpm.tcti };
     await execFileP('tpm2_createek', ['-c', 'ek.ctx', '-G', 'rsa', '-u', 'ek.pub'], { cwd: ekDir, env });
     await execFileP('tpm2_flushcontext', ['-t'], { cwd: ekDir, env });
-    ekKey = createPublicKey(parseTpmPublic(readFileSync(join(ekDir, 'ek.pub'))).key);
+    ekKey = parseTpmPublic(readFileSync(join(ekDir, 'ek.pub'))).key;
     platform = new MeasuredPlatform(tpm.tcti);
     await platform.measure(4, EV.EFI_ACTION, 'Calling EFI Application from Boot Option');
     await platform.measure(9, EV.IPL, 'kernel 6.1 vendor');
