@@ -392,6 +392,19 @@ describe('attestation end to end with a TPM (swtpm + tpm2-tools)', () => {
     assert.equal(dev.posture.attestation?.tlsKeyTpmResident, false);
   });
 
+  it('enroll --tpm finds the EK certificate where the TCG EK Credential Profile puts it (NV 0x01c00002)', async () => {
+    // Provision the TPM as a manufacturer does: the EK certificate in its NV index.
+    const der = trusted.rsaEkCert(ekKey);
+    const f = join(c.work, 'ek-nv.der');
+    writeFileSync(f, der);
+    const env = { ...process.env, TPM2TOOLS_TCTI: tpm.tcti };
+    await execFileP('tpm2_nvdefine', ['0x01c00002', '-C', 'o', '-s', String(der.length), '-a', 'ownerread|ownerwrite|authread|authwrite|no_da'], { env });
+    await execFileP('tpm2_nvwrite', ['0x01c00002', '-C', 'o', '-i', f], { env });
+    const d = await enroll(c, 'tpm-3', 'cam-tpm', '1.0', ['--tpm', '--tcti', tpm.tcti, '--ek-chain', certFile('ek-chain.pem', trusted.issuing.certDer), '--event-log', platform.writeLog(join(c.work, 'platform.bin'))]);
+    assert.equal(d.code, 0, JSON.stringify(d.out));
+    assert.equal((d.out.attestation as { first: { status: string } }).first.status, 'verified');
+  });
+
   it('enroll --tpm with an EK certificate from an unknown manufacturer is refused', async () => {
     const d = await enroll(c, 'tpm-2', 'cam-tpm', '1.0', ['--tpm', '--tcti', tpm.tcti, '--ek-cert', certFile('ek-unknown.pem', unknown.rsaEkCert(ekKey)), '--ek-chain', certFile('ek-chain-unknown.pem', unknown.issuing.certDer)]);
     assert.notEqual(d.code, 0);
