@@ -22,7 +22,7 @@ const ALLOW = {
   response: ['common', 'store', 'audit', 'inventory', 'monitor'],
   attest: ['common', 'store', 'audit', 'pki'],
   iam: ['common', 'store', 'audit'],
-  agent: ['common', 'pki'],
+  agent: ['common', 'pki', 'attest'],
   sim: ['common', 'agent', 'monitor'],
   api: COMPONENTS.filter((c) => c !== 'cli' && c !== 'api'),
   cli: COMPONENTS.filter((c) => c !== 'cli'),

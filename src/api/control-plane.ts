@@ -13,6 +13,7 @@ import { ApiTokens } from './tokens.js';
 import { PolicyStore } from '../policy/index.js';
 import { Segments } from '../segments/index.js';
 import { Iam } from '../iam/index.js';
+import { AttestationService } from './attest-service.js';
 
 export class ControlPlane {
   readonly config: ZetaConfig;
@@ -26,6 +27,7 @@ export class ControlPlane {
   readonly policies: PolicyStore;
   readonly segments: Segments;
   readonly iam: Iam;
+  readonly attestation: AttestationService;
 
   private constructor(config: ZetaConfig, clock: Clock, store: Store) {
     this.config = config;
@@ -49,6 +51,7 @@ export class ControlPlane {
     this.policies = new PolicyStore(store, this.audit, clock);
     this.segments = new Segments(store, this.audit, clock);
     this.iam = new Iam(store, this.audit, clock, config);
+    this.attestation = new AttestationService({ store, audit: this.audit, inventory: this.inventory, clock, config });
   }
 
   /** Opens the store; with `requireCa` (the default) also loads the CA and fails if there is none. */

@@ -22,6 +22,7 @@ import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, parseImport, detectFormat, type Device } from '../inventory/index.js';
 import { ROLES, PERMISSIONS, isUnscoped } from '../iam/index.js';
 import { IAM_ROUTES, requestApproval } from './routes-iam.js';
+import { ATTEST_ROUTES } from './routes-attest.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -414,4 +415,5 @@ export const ROUTES: readonly ApiRoute[] = [
   },
   ...IAM_ROUTES,
   ...RESPONSE_ROUTES,
+  ...ATTEST_ROUTES,
 ];

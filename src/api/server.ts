@@ -19,6 +19,8 @@ import { AccessControl, type Caller } from './access.js';
 import { registerAuthRoutes } from './routes-auth.js';
 import type { DeviceTarget } from '../policy/index.js';
 import { startResponse, alertInput } from './response-wiring.js';
+import { registerAttestRoutes } from './attest-routes.js';
+import { trustIdentity } from './attest-service.js';
 
 export interface ServeHandles {
   api: FastifyInstance;
@@ -225,6 +227,7 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
     return pkcs7Reply(reply, r.pkcs7);
   });
 
+  registerAttestRoutes(app, cp, runtime, afterWrite);
   return app;
 }
 
@@ -294,7 +297,7 @@ async function recordAlert(cp: ControlPlane, monitor: Monitor, a: Alert): Promis
     if (device === undefined) return;
     const now = cp.clock.now();
     const t = trustScore({
-      identity: { certValid: device.certificate !== null && new Date(device.certificate.notAfter) > now, keyType: 'ec', attestation: 'none', tpmResident: false },
+      identity: trustIdentity(device, now),
       posture: {},
       behavior: monitor.behavior(device.id),
     });

@@ -57,3 +57,15 @@ export {
   type AttestationStatus,
 } from './verify-attestation.js';
 export { encodeEventLog, encodeSpecId } from './event-log-encode.js';
+export {
+  AttestationRecords,
+  DbReferenceStore,
+  MAX_IMPORTED_REFERENCES,
+  parseReferenceValues,
+  referenceValuesSchema,
+  type AttestKeyRecord,
+  type AttestMethod,
+  type AttestResultRecord,
+  type ReferenceOrigin,
+  type StoredReference,
+} from './attest-db.js';

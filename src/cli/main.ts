@@ -12,7 +12,7 @@ import { detectFormat, parseImport, DEVICE_STATES, type DeviceFilter } from '../
 import { templates } from '../policy/index.js';
 import { runNetd, changeFeedSubscription } from '../netd/index.js';
 import { runDetect } from '../monitor/index.js';
-import { enroll, renew, publishOnce, subscribe } from '../agent/index.js';
+import { enroll, renew, publishOnce, subscribe, enrollTpmAk, attestOnce } from '../agent/index.js';
 import { ChangeFeed } from '../store/index.js';
 
 import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
@@ -21,6 +21,7 @@ import { print, reportError, table, ProgressBar } from './output.js';
 import { writeServeFiles } from './serve-files.js';
 import { registerIamCommands, type CliHelpers } from './commands-iam.js';
 import { registerResponseCommands } from './commands-response.js';
+import { registerAttestCommands } from './commands-attest.js';
 
 export interface Common {
   data?: string;
@@ -79,8 +80,15 @@ function deviceLine(d: Record<string, unknown>): string {
     `id:        ${String(d.id)}`, `name:      ${String(d.name)}`, `type:      ${String(d.type)}`,
     `state:     ${String(d.state)}`, `segment:   ${String(d.segment ?? '-')}`, `site:      ${String(d.site ?? '-')}`,
     `cert:      ${cert === null || cert === undefined ? '-' : `${cert.serial} (expires ${cert.notAfter})`}`,
+    ...attestationLine(d),
     ...(d.enrollmentToken === undefined ? [] : [``, `enrollment token (shown once, expires ${String(d.tokenExpiresAt)}):`, `  ${String(d.enrollmentToken)}`]),
   ].join('\n');
+}
+
+function attestationLine(d: Record<string, unknown>): string[] {
+  const a = (d.posture as { attestation?: { status: string; reason: string | null; at: string; method: string } } | undefined)?.attestation;
+  if (a === undefined) return [];
+  return [`attested:  ${a.status}${a.reason === null ? '' : ` (${a.reason})`} at ${a.at}, ${a.method === 'tpm' ? 'TPM' : 'software key (weaker)'}`, `trust:     ${String(d.trustScore ?? '-')}`];
 }
 
 export function buildProgram(): Command {
@@ -430,11 +438,24 @@ export function buildProgram(): Command {
     .requiredOption('--server <url>', 'https://HOST:8443').requiredOption('--device <id>').requiredOption('--token <token>')
     .requiredOption('--out <dir>').option('--ca-file <file>', 'trust anchor (default: the CA pin inside the token)')
     .addOption(new Option('--key-type <type>').choices(['p256', 'p384', 'ed25519']).default('p256'))
+    .option('--tpm', 'also enroll a TPM attestation key: EK certificate check, credential activation, first attestation')
+    .option('--ek-cert <file>', 'with --tpm: the EK certificate (PEM/DER) if the TPM\'s NV has none')
+    .option('--ek-chain <file>', 'with --tpm: intermediate CA certificates (PEM bundle) between the EK certificate and the manufacturer root')
+    .option('--tcti <tcti>', 'with --tpm: the TPM, as TPM2TOOLS_TCTI (e.g. swtpm:port=2321)')
+    .option('--event-log <file>', 'with --tpm: the TCG event log for the first attestation')
     .option('--json')
-    .action(async (o: { server: string; device: string; token: string; out: string; caFile?: string; keyType: 'p256' | 'p384' | 'ed25519'; json?: boolean }) => {
+    .action(async (o: { server: string; device: string; token: string; out: string; caFile?: string; keyType: 'p256' | 'p384' | 'ed25519'; tpm?: boolean; ekCert?: string; ekChain?: string; tcti?: string; eventLog?: string; json?: boolean }) => {
       try {
-        const r = await enroll({ server: o.server, deviceId: o.device, token: o.token, outDir: o.out, keyType: o.keyType, ...(o.caFile === undefined ? {} : { caFile: o.caFile }) });
-        print(r, o, (v: typeof r) => `enrolled ${v.spiffeId}\n  certificate ${v.serial}, expires ${v.notAfter}\n  files in ${v.dir}: key.pem cert.pem ca.pem`);
+        const e = await enroll({ server: o.server, deviceId: o.device, token: o.token, outDir: o.out, keyType: o.keyType, ...(o.caFile === undefined ? {} : { caFile: o.caFile }) });
+        let r: typeof e & { attestation?: unknown } = e;
+        if (o.tpm === true) {
+          const t = { server: o.server, dir: o.out, ...(o.tcti === undefined ? {} : { tcti: o.tcti }), ...(o.eventLog === undefined ? {} : { eventLog: o.eventLog }) };
+          const ak = await enrollTpmAk({ ...t, ...(o.ekCert === undefined ? {} : { ekCert: o.ekCert }), ...(o.ekChain === undefined ? {} : { ekChain: o.ekChain }) });
+          // The attestation made at enrollment is the one TOFU pins (when there is a log to send).
+          const first = await attestOnce(t).catch((err: unknown) => ({ error: (err as Error).message }));
+          r = { ...e, attestation: { akName: ak.akName, ekName: ak.ekName, ekTrust: ak.ekTrust, first } };
+        }
+        print(r, o, (v: typeof r) => `enrolled ${v.spiffeId}\n  certificate ${v.serial}, expires ${v.notAfter}\n  files in ${v.dir}: key.pem cert.pem ca.pem${v.attestation === undefined ? '' : `\n  TPM attestation key bound: ${JSON.stringify(v.attestation)}`}`);
       } catch (e) {
         reportError(e, o);
       }
@@ -488,6 +509,7 @@ export function buildProgram(): Command {
     });
 
   registerResponseCommands(program, { withCommon, configFrom });
+  registerAttestCommands(program, { withCommon, configFrom });
   return program;
 }
 

@@ -87,6 +87,12 @@ export const configSchema = z.strictObject({
   ingestMaxBodyBytes: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
   /** Ingest requests served at once; more are answered 429 with Retry-After. */
   ingestMaxConcurrent: z.coerce.number().int().min(1).max(256).default(4),
+  /** TPM manufacturer roots that EK certificates must chain to: a PEM file or a directory of PEM files. Empty: no EK is trusted (fail closed). */
+  attestManufacturerRoots: z.string().default(''),
+  /** Trust on first use: with no reference values for a device's model + firmware, its first good attestation becomes its reference. */
+  attestTofu: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+  /** How long an attestation nonce stays valid, in seconds. */
+  attestNonceTtlSeconds: z.coerce.number().int().min(5).max(3600).default(300),
 });
 
 export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;

@@ -26,6 +26,15 @@ describe('trustScore', () => {
     assert.equal(trustScore({ ...good, identity: { ...good.identity, keyType: 'dsa-1024' } }).score, 85);
   });
 
+  it('a software attestation key verifies but counts less than a TPM one', () => {
+    const soft = trustScore({ ...good, identity: { ...good.identity, tpmResident: false, attestationMethod: 'software' } });
+    // 100 − 10 (software key) − 5 (not TPM-resident)
+    assert.equal(soft.score, 85);
+    assert.equal(trustScore({ ...good, identity: { ...good.identity, attestationMethod: 'tpm' } }).score, 100);
+    // A failed attestation costs the same whatever key made it.
+    assert.equal(trustScore({ ...good, identity: { ...good.identity, attestation: 'failed', attestationMethod: 'software' } }).score, 60);
+  });
+
   it('an invalid certificate caps the score at 20', () => {
     assert.equal(trustScore({ ...good, identity: { ...good.identity, certValid: false } }).score, 20);
   });

@@ -12,6 +12,7 @@
  * | identity.keyType | ECDSA P-256/P-384, Ed25519: 0; RSA ≥ 2048: −5; anything else: −15 | 0..−15 |
  * | identity.attestation | verified: 0; unknown (not yet checked): −10; none (not supported): −15; failed: −40 | 0..−40 |
  * | identity.tpm | key not TPM-resident | −5 |
+ * | identity.attestationMethod | verified with a software attestation key (no TPM): proves the agent, not the platform | −10 |
  * | posture.vulnerableFirmware | firmware with a known vulnerability | −20 |
  * | posture.firmwareAge | −5 at 1 year, growing linearly to −10 at 2 years and beyond | 0..−10 |
  * | posture.certAge | certificate older than 1 year (renewal overdue) | −5 |
@@ -24,7 +25,14 @@
 export type Attestation = 'verified' | 'failed' | 'unknown' | 'none';
 
 export interface TrustInput {
-  readonly identity: { readonly certValid: boolean; readonly keyType: string; readonly attestation: Attestation; readonly tpmResident: boolean };
+  readonly identity: {
+    readonly certValid: boolean;
+    readonly keyType: string;
+    readonly attestation: Attestation;
+    readonly tpmResident: boolean;
+    /** How the attestation was signed; 'software' is weaker than a TPM AK (src/attest README). */
+    readonly attestationMethod?: 'tpm' | 'software';
+  };
   readonly posture: { readonly firmwareAgeDays?: number; readonly vulnerableFirmware?: boolean; readonly certAgeDays?: number };
   readonly behavior: { readonly recentScores: readonly { readonly score: number; readonly atMs: number }[]; readonly nowMs: number };
 }
@@ -50,6 +58,7 @@ export const TRUST_WEIGHTS = Object.freeze({
   attestationNone: 15,
   attestationFailed: 40,
   notTpm: 5,
+  attestationSoftware: 10,
   vulnerableFirmware: 20,
   firmwareAgeMax: 10,
   certOld: 5,
@@ -80,6 +89,7 @@ export function trustScore(input: TrustInput): TrustResult {
   else add('identity.keyType', W.keyOther, `${identity.keyType}: not a recommended key type`);
   const att = identity.attestation;
   add('identity.attestation', att === 'verified' ? 0 : att === 'failed' ? W.attestationFailed : att === 'none' ? W.attestationNone : W.attestationUnknown, `attestation ${att}`);
+  if (att === 'verified' && identity.attestationMethod === 'software') add('identity.attestationMethod', W.attestationSoftware, 'attested with a software key: proves the agent, not the platform');
   add('identity.tpm', identity.tpmResident ? 0 : W.notTpm, identity.tpmResident ? 'key in TPM' : 'key not TPM-resident');
 
   if (posture.vulnerableFirmware === true) add('posture.vulnerableFirmware', W.vulnerableFirmware, 'firmware with a known vulnerability');

@@ -22,7 +22,7 @@ const TYPES = ['camera', 'thermostat', 'lock', 'plc', 'sensor', 'gateway', 'othe
 function syntheticFleet(): EntityJson[] {
   return TYPES.flatMap((t) => ['a', 'b'].map((n) => ({
     uid: { type: 'Device', id: `probe-${t}-${n}` },
-    attrs: { type: t, segment: t === 'plc' ? 'ot-1' : `seg-${t}`, site: 'probe', vendor: '', model: '', firmware: '', state: 'active', trustScore: 100, attestation: 'verified', tags: [] },
+    attrs: { type: t, segment: t === 'plc' ? 'ot-1' : `seg-${t}`, site: 'probe', vendor: '', model: '', firmware: '', state: 'active', trustScore: 100, attestation: 'verified', attestedAt: 0, tags: [] },
     parents: [{ type: 'Segment', id: t === 'plc' ? 'ot-1' : `seg-${t}` }],
   })));
 }

@@ -27,6 +27,8 @@ export interface MqttRequest {
   protocolVersion?: number;
   qos?: number;
   retain?: boolean;
+  /** Decision time in seconds since the epoch; the PDP sets it from its clock when absent. */
+  now?: number;
 }
 
 export interface PdpDecision {
@@ -48,7 +50,8 @@ export interface DecisionLogEntry {
 }
 
 export function deviceEntity(d: Device): EntityJson {
-  const posture = d.posture as { attestation?: { status?: unknown } };
+  const posture = d.posture as { attestation?: { status?: unknown; at?: unknown } };
+  const attestedMs = typeof posture.attestation?.at === 'string' ? Date.parse(posture.attestation.at) : NaN;
   return {
     uid: { type: 'Device', id: d.id },
     attrs: {
@@ -57,6 +60,7 @@ export function deviceEntity(d: Device): EntityJson {
       // Until monitoring computes it, a device has the neutral score; policies may require more.
       trustScore: d.trustScore === null ? 100 : Math.round(d.trustScore),
       attestation: typeof posture.attestation?.status === 'string' ? posture.attestation.status : 'none',
+      attestedAt: Number.isFinite(attestedMs) ? Math.floor(attestedMs / 1000) : 0,
       tags: d.tags,
     },
     parents: d.segment === null ? [] : [{ type: 'Segment', id: d.segment }],
@@ -69,6 +73,7 @@ export function toCedarRequest(r: MqttRequest): CedarRequest {
     protocolVersion: r.protocolVersion ?? 4,
     ...(r.qos === undefined ? {} : { qos: r.qos }),
     ...(r.retain === undefined ? {} : { retain: r.retain }),
+    ...(r.now === undefined ? {} : { now: Math.floor(r.now) }),
     ...(r.topic === undefined ? {} : { topic: topicInfoJson(topicInfo(r.topic)) }),
   };
   return {
@@ -176,7 +181,7 @@ export class PolicyDecisionPoint extends EventEmitter {
     }
     let out: CedarDecision;
     try {
-      out = isAuthorized(toCedarRequest(r), active.set.compiled, this.entities);
+      out = isAuthorized(toCedarRequest(this.#withNow(r)), active.set.compiled, this.entities);
     } catch (e) {
       out = { decision: 'deny', determining: [], errors: [{ policyId: '', message: `evaluation failed: ${(e as Error).message}` }] };
     }
@@ -185,7 +190,7 @@ export class PolicyDecisionPoint extends EventEmitter {
     if (d.errors.length > 0) this.stats.errors++;
     const shadow = this.#shadow;
     if (shadow !== undefined) {
-      const s = isAuthorized(toCedarRequest(r), shadow.set.compiled, this.entities);
+      const s = isAuthorized(toCedarRequest(this.#withNow(r)), shadow.set.compiled, this.entities);
       if (s.decision !== d.decision) {
         this.stats.shadowDisagreements++;
         this.#push({ at: this.#clock.now().toISOString(), request: r, ...d, shadow: { decision: s.decision, reasons: s.determining, version: shadow.version } });
@@ -195,6 +200,10 @@ export class PolicyDecisionPoint extends EventEmitter {
     }
     this.#log(r, d);
     return d;
+  }
+
+  #withNow(r: MqttRequest): MqttRequest {
+    return r.now === undefined ? { ...r, now: Math.floor(this.#clock.now().getTime() / 1000) } : r;
   }
 
   #log(r: MqttRequest, d: PdpDecision): void {

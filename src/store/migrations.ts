@@ -336,6 +336,52 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('actor', 'text', (c) => c.notNull())
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('playbooks_pk', ['name', 'version'])
+      },
+    },
+    '0005_attest': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Reference values: per model + firmware version (registered | imported), or per device
+        // (tofu). `ref_key` is 'model:' + JSON [model, firmware] or 'device:' + id, so one unique key
+        // covers both and a TOFU pin can never be written twice (INVARIANT: never re-learned silently).
+        await db.schema.createTable('attest_references')
+          .addColumn('ref_key', 'text', (c) => c.primaryKey())
+          .addColumn('device_id', 'text')
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('firmware_version', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        // The device's attestation key: a TPM AK bound to its EK by credential activation, or a
+        // software key (weaker). One per device; replaced only by a new binding.
+        await db.schema.createTable('attest_keys')
+          .addColumn('device_id', 'text', (c) => c.primaryKey())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('ak_name', 'text')
+          .addColumn('ak_public', 'text', (c) => c.notNull())
+          .addColumn('ek_name', 'text')
+          .addColumn('ek_trust', 'text')
+          .addColumn('cert_serial', 'text')
+          .addColumn('bound_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('attest_results')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('weaker', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('reference', 'text')
+          .addColumn('at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('attest_results_device_at').on('attest_results').columns(['device_id', 'at']).execute();
+        // On-demand re-attestation: the operator marks a device due; its next challenge says so.
+        await db.schema.createTable('attest_due')
+          .addColumn('device_id', 'text', (c) => c.primaryKey())
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          .addColumn('requested_at', 'text', (c) => c.notNull())
           .execute();
       },
     },

@@ -273,6 +273,54 @@ export interface ApprovalsTable {
   result: string | null;
 }
 
+export interface AttestReferencesTable {
+  ref_key: string;
+  device_id: string | null;
+  model: string;
+  firmware_version: string;
+  /** registered | imported | tofu */
+  source: string;
+  /** ReferenceValues as JSON */
+  body: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface AttestKeysTable {
+  device_id: string;
+  /** tpm | software */
+  method: string;
+  ak_name: string | null;
+  /** TPM: TPM2B/TPMT_PUBLIC base64; software: SPKI PEM */
+  ak_public: string;
+  ek_name: string | null;
+  /** EkTrust as JSON */
+  ek_trust: string | null;
+  /** The device certificate presented over mTLS when the key was bound. */
+  cert_serial: string | null;
+  bound_at: string;
+}
+
+export interface AttestResultsTable {
+  id: string;
+  device_id: string;
+  /** verified | failed | unknown */
+  status: string;
+  reason: string | null;
+  detail: string | null;
+  /** tpm | software */
+  method: string;
+  weaker: number;
+  reference: string | null;
+  at: string;
+}
+
+export interface AttestDueTable {
+  device_id: string;
+  requested_by: string;
+  requested_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -298,6 +346,10 @@ export interface Database {
   alerts: AlertsTable;
   response_actions: ResponseActionsTable;
   playbooks: PlaybooksTable;
+  attest_references: AttestReferencesTable;
+  attest_keys: AttestKeysTable;
+  attest_results: AttestResultsTable;
+  attest_due: AttestDueTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;
