@@ -336,6 +336,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('actor', 'text', (c) => c.notNull())
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('playbooks_pk', ['name', 'version'])
+          .execute();
       },
     },
     '0005_attest': {
