@@ -122,6 +122,13 @@ async function setup(overrides: Record<string, unknown>, manual = true): Promise
   // The TPM part uses the real clock: openssl cannot backdate the EK certificates it makes.
   const s = await startTestServer(overrides, manual ? clock : undefined);
   const work = tempDir('zeta-attest-e2e-').path;
+  // These tests fail attestations on purpose and go on using the same device; the shipped playbook
+  // would suspend it on the first failure (that is tested in test/response-*.test.ts), so this
+  // server's default playbook only alerts.
+  const quiet = join(work, 'alert-only.json');
+  writeFileSync(quiet, JSON.stringify({ name: 'default', guard: { maxDevices: 10, maxSegmentPercent: 25, windowMinutes: 60 }, steps: [{ id: 'notify', action: 'alert', when: { severityAtLeast: 'low' } }] }));
+  const applied = await zeta(['playbook', 'apply', quiet, '--server', s.h.apiUrl.replace('127.0.0.1', 'localhost'), '--token', s.adminToken, '--ca-file', s.caBundlePath, '--json']);
+  assert.equal(applied.code, 0, applied.stdout + applied.stderr);
   return { s, clock, work, remote: ['--server', s.h.apiUrl.replace('127.0.0.1', 'localhost'), '--token', s.adminToken, '--ca-file', s.caBundlePath, '--json'] };
 }
 

@@ -168,14 +168,17 @@ export class AttestationRecords {
 
   async addResult(tx: Tx, r: Omit<AttestResultRecord, 'id'>): Promise<AttestResultRecord> {
     const rec = { ...r, id: newId('att') };
+    // Runs inside the caller's write transaction, so the next number cannot be taken twice.
+    const last = await tx.selectFrom('attest_results').select((eb) => eb.fn.max('seq').as('m')).where('device_id', '=', r.deviceId).executeTakeFirst();
     await tx.insertInto('attest_results').values({
+      seq: Number(last?.m ?? 0) + 1,
       id: rec.id, device_id: r.deviceId, status: r.status, reason: r.reason, detail: r.detail, method: r.method, weaker: r.weaker ? 1 : 0, reference: r.reference, at: r.at,
     }).execute();
     return rec;
   }
 
   async history(deviceId: string, limit = 100): Promise<AttestResultRecord[]> {
-    const rows = await this.#store.db.selectFrom('attest_results').selectAll().where('device_id', '=', deviceId).orderBy('at', 'desc').orderBy('id').limit(Math.min(Math.max(1, limit), 1000)).execute();
+    const rows = await this.#store.db.selectFrom('attest_results').selectAll().where('device_id', '=', deviceId).orderBy('at', 'desc').orderBy('seq', 'desc').limit(Math.min(Math.max(1, limit), 1000)).execute();
     return rows.map((r) => ({
       id: r.id, deviceId: r.device_id, status: r.status as AttestResultRecord['status'], reason: r.reason, detail: r.detail,
       method: r.method as AttestMethod, weaker: Number(r.weaker) === 1, reference: r.reference, at: r.at,

@@ -376,6 +376,8 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('weaker', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('reference', 'text')
           .addColumn('at', 'text', (c) => c.notNull())
+          // Per-device order of results: two rounds in the same millisecond still have one order.
+          .addColumn('seq', 'integer', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('attest_results_device_at').on('attest_results').columns(['device_id', 'at']).execute();
         // On-demand re-attestation: the operator marks a device due; its next challenge says so.

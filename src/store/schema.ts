@@ -313,6 +313,8 @@ export interface AttestResultsTable {
   weaker: number;
   reference: string | null;
   at: string;
+  /** 1, 2, ... per device, in the order the results were recorded */
+  seq: number;
 }
 
 export interface AttestDueTable {
