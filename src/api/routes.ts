@@ -10,7 +10,8 @@ import type { ControlPlane } from './control-plane.js';
 import type { Role, TokenInfo } from './tokens.js';
 import type { GatewayHandle } from './gateway-wiring.js';
 import type { Monitor, Alert } from '../monitor/index.js';
-import type { Change } from '../store/index.js';
+import type { Change, ChangeFeed } from '../store/index.js';
+import { DASHBOARD_ROUTES } from './routes-dashboard.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, parseImport, detectFormat } from '../inventory/index.js';
@@ -25,6 +26,8 @@ export interface Runtime {
   alerts?: Alert[];
   /** The most recent change-feed rows this server has applied (newest last). */
   recentChanges?: Change[];
+  /** The change feed this server follows (the dashboard's live stream listens to it). */
+  feed?: ChangeFeed;
 }
 
 export interface RouteContext {
@@ -36,6 +39,8 @@ export interface RouteContext {
   actor: string;
   token: TokenInfo;
   afterWrite: () => Promise<void>;
+  /** Re-checks the request's credential now (a long-lived stream ends when its session does). */
+  stillAuthorized?: () => Promise<boolean>;
 }
 
 export interface ApiRoute {
@@ -367,4 +372,5 @@ export const ROUTES: readonly ApiRoute[] = [
     method: 'POST', path: '/api/v1/ca/rotate', tag: 'pki', summary: 'Rotate the issuing CA (old one keeps verifying until its certificates expire)', roles: ADMIN,
     handler: async ({ cp, actor, afterWrite }) => { const r = await cp.authority.rotateIssuing(actor); await afterWrite(); return r; },
   },
+  ...DASHBOARD_ROUTES,
 ];

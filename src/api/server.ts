@@ -15,6 +15,7 @@ import { startGateway, pdpAuthorizer, FlowView, type GatewayHandle } from './gat
 import { PolicyDecisionPoint } from '../policy/index.js';
 import { Monitor, trustScore, type Alert } from '../monitor/index.js';
 import { openApiDocument } from './openapi.js';
+import { registerDashboard } from './dashboard-static.js';
 import type { TokenInfo } from './tokens.js';
 
 export interface ServeHandles {
@@ -137,7 +138,9 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
       handler: async (req, reply) => {
         const token = callers.get(req);
         if (token === undefined) throw new ZetaError('ZETA_ERR_UNAUTHENTICATED', 'a valid API token is required');
-        const out = await route.handler({ cp, runtime, req, reply, token, actor: `token:${token.id}`, afterWrite });
+        const stillAuthorized = async (): Promise<boolean> => (await cp.tokens.authenticate(bearer(req) ?? '')) !== undefined;
+        const out = await route.handler({ cp, runtime, req, reply, token, actor: `token:${token.id}`, afterWrite, stillAuthorized });
+        if (reply.sent) return reply; // hijacked (the live stream writes its own response)
         void reply.status(route.status ?? 200);
         return route.status === 204 ? reply.send() : out;
       },
@@ -147,6 +150,7 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
   // Public, read-only, no secrets.
   app.get('/api/v1/openapi.json', async () => openApiDocument(ROUTES));
   app.get('/api/v1/health', async () => ({ status: 'ok', time: cp.clock.now().toISOString() }));
+  registerDashboard(app);
   // ---- EST, RFC 7030 ----
   app.get('/.well-known/est/cacerts', async (_req, reply) => pkcs7Reply(reply, cp.authority.cacertsPkcs7()));
 
@@ -278,7 +282,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
     void recordAlert(cp, monitor, a);
   });
   const recent: Change[] = [];
-  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent };
+  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent, feed };
   feed.on('change', (c) => {
     recent.push(c);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);

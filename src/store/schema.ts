@@ -187,6 +187,16 @@ export interface DeviceAddressesTable {
   created_at: string;
 }
 
+export interface TrustHistoryTable {
+  id: Generated<number>;
+  device_id: string;
+  at: string;
+  /** 0..100 */
+  score: number;
+  /** JSON object of the factors behind the score */
+  factors: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -203,6 +213,7 @@ export interface Database {
   services: ServicesTable;
   flows: FlowsTable;
   device_addresses: DeviceAddressesTable;
+  trust_history: TrustHistoryTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;
