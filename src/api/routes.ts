@@ -14,7 +14,7 @@ import type { Change, ChangeFeed } from '../store/index.js';
 import { DASHBOARD_ROUTES } from './routes-dashboard.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
-import { DEVICE_STATES, parseImport, detectFormat } from '../inventory/index.js';
+import { DEVICE_STATES, DEVICE_SORT_KEYS, parseImport, detectFormat } from '../inventory/index.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -77,6 +77,8 @@ const listQuery = z.strictObject({
   site: z.string().max(128).optional(),
   expiringWithinDays: z.coerce.number().int().min(0).max(3650).optional(),
   q: z.string().max(128).optional(),
+  sort: z.enum(DEVICE_SORT_KEYS).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
   offset: z.coerce.number().int().min(0).optional(),
 });
