@@ -24,7 +24,6 @@ export const STREAM_LIMITS = {
   maxStreams: 200,
   /** A stream is closed after this long; EventSource reconnects, and re-authenticates doing so. */
   maxAgeMs: 30 * 60_000,
-  heartbeatMs: 15_000,
   /** Unsent bytes allowed to pile up for a slow reader before its stream is dropped. */
   maxBufferedBytes: 1 << 20,
   /** Events per second per stream; a burst above it is summarised as one `resync` event. */
@@ -159,7 +158,7 @@ async function stream(ctx: RouteContext): Promise<unknown> {
       if (!ok) { if (!closed) res.write('event: end\ndata: {"reason":"session ended"}\n\n'); close(); return; }
       if (!closed) res.write(': heartbeat\n\n');
     })();
-  }, STREAM_LIMITS.heartbeatMs);
+  }, ctx.cp.config.streamHeartbeatMs);
   const maxAge = setTimeout(() => close(), STREAM_LIMITS.maxAgeMs);
   heartbeat.unref();
   maxAge.unref();

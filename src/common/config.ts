@@ -39,6 +39,8 @@ export const configSchema = z.strictObject({
   maxCsrBytes: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
   changeFeedIntervalMs: z.coerce.number().int().min(20).max(5000).default(200),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Dashboard live stream: heartbeat period, which is also how often the stream re-checks its session. */
+  streamHeartbeatMs: z.coerce.number().int().min(100).max(60_000).default(15_000),
 });
 
 export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;
