@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { startTestServer, type TestServer } from './helpers.js';
-import { ROUTES, ROLES, type Role } from '../src/api/index.js';
+import { ROUTES, ROLES, rolesFor, type Role } from '../src/api/index.js';
 
 interface Res { status: number; headers: Record<string, unknown>; body: string; json: () => Record<string, unknown> }
 
@@ -38,7 +38,7 @@ describe('API authorization matrix', () => {
   before(async () => {
     s = await startTestServer();
     tokens.set('admin', s.adminToken);
-    for (const role of ['operator', 'auditor'] as const) {
+    for (const role of ['secops', 'devops', 'auditor'] as const) {
       const r = await s.cp.tokens.create({ name: role, role }, 'test');
       tokens.set(role, r.token);
     }
@@ -69,7 +69,7 @@ describe('API authorization matrix', () => {
         // Destructive routes are exercised for the allowed roles elsewhere; here a non-existent id keeps them side-effect free.
         const path = r.path.replace(':id', 'no-such-device');
         const res = await call(s, r.method, path, tokens.get(role), r.method === 'GET' ? undefined : r.exampleBody ?? {});
-        if (r.roles.includes(role)) {
+        if (rolesFor(r).includes(role)) {
           assert.notEqual(res.status, 401, `${role} ${r.method} ${r.path}: ${res.body}`);
           assert.notEqual(res.status, 403, `${role} ${r.method} ${r.path}: ${res.body}`);
         } else {
@@ -80,8 +80,18 @@ describe('API authorization matrix', () => {
     }
   });
 
+  it('the default role policy grants exactly this matrix (pinned: a policy edit must change this test)', () => {
+    const expected: Record<string, Role[]> = {
+      viewFleet: ['admin', 'secops', 'devops', 'auditor'], viewDevice: ['admin', 'secops', 'devops', 'auditor'],
+      manageDevice: ['admin', 'secops', 'devops'], quarantineDevice: ['admin', 'secops', 'devops'], revokeDevice: ['admin', 'secops'],
+      decommissionDevice: ['admin'], importDevices: ['admin'], readAudit: ['admin', 'secops', 'auditor'], applyPolicy: ['admin', 'secops'],
+      manageSegments: ['admin', 'secops'], rotateCa: ['admin', 'secops'], manageAccess: ['admin'], approve: ['admin', 'secops'], ingest: ['admin', 'secops'],
+    };
+    for (const r of ROUTES) assert.deepEqual(rolesFor(r), expected[r.action], `${r.method} ${r.path} (${r.action})`);
+  });
+
   it('a revoked token stops working at once', async () => {
-    const t = await s.cp.tokens.create({ name: 'short-lived', role: 'operator' }, 'test');
+    const t = await s.cp.tokens.create({ name: 'short-lived', role: 'devops' }, 'test');
     assert.equal((await call(s, 'GET', '/api/v1/devices', t.token)).status, 200);
     await s.cp.tokens.revoke(t.info.id, 'test');
     assert.equal((await call(s, 'GET', '/api/v1/devices', t.token)).status, 401);
@@ -100,7 +110,7 @@ describe('API authorization matrix', () => {
     for (const r of ROUTES) {
       const op = doc.paths[r.path.replace(/:([a-zA-Z]+)/g, '{$1}')]?.[r.method.toLowerCase()];
       assert.ok(op, `${r.method} ${r.path} missing from OpenAPI`);
-      assert.deepEqual(op['x-zeta-roles'], [...r.roles]);
+      assert.deepEqual(op['x-zeta-roles'], rolesFor(r));
     }
   });
 

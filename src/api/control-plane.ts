@@ -12,6 +12,7 @@ import { Authority, Enrollment } from '../pki/index.js';
 import { ApiTokens } from './tokens.js';
 import { PolicyStore } from '../policy/index.js';
 import { Segments } from '../segments/index.js';
+import { Iam } from '../iam/index.js';
 
 export class ControlPlane {
   readonly config: ZetaConfig;
@@ -24,6 +25,7 @@ export class ControlPlane {
   readonly tokens: ApiTokens;
   readonly policies: PolicyStore;
   readonly segments: Segments;
+  readonly iam: Iam;
 
   private constructor(config: ZetaConfig, clock: Clock, store: Store) {
     this.config = config;
@@ -43,9 +45,10 @@ export class ControlPlane {
       store, audit: this.audit, clock, authority: this.authority, directory: this.inventory,
       trustDomain: config.trustDomain, maxCsrBytes: config.maxCsrBytes,
     });
-    this.tokens = new ApiTokens(store, this.audit, clock);
+    this.tokens = new ApiTokens(store, this.audit, clock, { maxPersonalDays: config.iamTokenMaxDays });
     this.policies = new PolicyStore(store, this.audit, clock);
     this.segments = new Segments(store, this.audit, clock);
+    this.iam = new Iam(store, this.audit, clock, config);
   }
 
   /** Opens the store; with `requireCa` (the default) also loads the CA and fails if there is none. */

@@ -1,5 +1,12 @@
 /** OpenAPI 3.1 rendered from the route table, so the document is what the server enforces. */
 import type { ApiRoute } from './routes.js';
+import { ROLES } from '../iam/index.js';
+import { decideOperator } from '../policy/index.js';
+
+/** The roles the operator policy grants a route's action to (unscoped), for the document. */
+export function rolesFor(r: ApiRoute): string[] {
+  return ROLES.filter((role) => decideOperator({ id: 'probe', role, sites: [], segments: [] }, r.action).decision === 'allow');
+}
 import { ERROR_CODES } from '../common/errors.js';
 
 function toOpenApiPath(path: string): string {
@@ -15,8 +22,10 @@ export function openApiDocument(routes: readonly ApiRoute[]): Record<string, unk
     p[r.method.toLowerCase()] = {
       summary: r.summary,
       tags: [r.tag],
-      'x-zeta-roles': r.roles,
-      security: [{ bearerToken: [] }],
+      'x-zeta-action': r.action,
+      'x-zeta-roles': rolesFor(r),
+      ...(r.stepUp === true ? { 'x-zeta-step-up': true } : {}),
+      security: [{ bearerToken: [] }, { sessionCookie: [] }],
       ...(params.length > 0 ? { parameters: params } : {}),
       ...(r.exampleBody === undefined ? {} : { requestBody: { content: { 'application/json': { schema: { type: r.exampleBody instanceof Array ? 'array' : 'object' }, example: r.exampleBody } } } }),
       responses: {
@@ -32,7 +41,10 @@ export function openApiDocument(routes: readonly ApiRoute[]): Record<string, unk
     info: { title: 'Zeta control plane API', version: '1', description: 'Device identity, inventory, audit. EST (RFC 7030) lives under /.well-known/est; CRL and OCSP on the plain-HTTP PKI port.' },
     paths,
     components: {
-      securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer', description: 'API token from `zeta init` or `zeta token create`' } },
+      securitySchemes: {
+        bearerToken: { type: 'http', scheme: 'bearer', description: 'API token from `zeta init` or `zeta token create`' },
+        sessionCookie: { type: 'apiKey', in: 'cookie', name: '__Host-zeta_session', description: 'Operator session from /api/v1/auth/login; state-changing requests also send x-csrf-token' },
+      },
       responses: {
         Problem: {
           description: 'RFC 9457 problem details',

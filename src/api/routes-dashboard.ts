@@ -7,13 +7,13 @@ import { z } from 'zod';
 import { sql } from 'kysely';
 import type { ServerResponse } from 'node:http';
 import type { ApiRoute, RouteContext } from './routes.js';
-import { ROLES } from './tokens.js';
+import type { ControlPlane } from './control-plane.js';
+import type { Caller } from './access.js';
 import type { Change } from '../store/index.js';
 import type { Alert } from '../monitor/index.js';
 import { ZetaError } from '../common/errors.js';
-import { DEVICE_STATES } from '../inventory/index.js';
-
-const EVERYONE = ROLES;
+import { DEVICE_STATES, type Device } from '../inventory/index.js';
+import { isUnscoped } from '../iam/index.js';
 
 /** Gateway event types that count as a refusal on the overview's enforcement panel. */
 const REFUSALS = new Set(['connect_refused', 'subscribe_denied', 'publish_denied', 'receive_denied', 'limit_exceeded', 'fail_closed', 'duplicate_identity']);
@@ -31,6 +31,31 @@ export const STREAM_LIMITS = {
 } as const;
 
 let openStreams = 0;
+
+/**
+ * Whether the credential behind a long-lived request still stands, read without touching it: a
+ * stream's heartbeat must not count as activity, or an open tab would defeat the idle timeout.
+ */
+export async function credentialStillValid(cp: ControlPlane, caller: Caller): Promise<boolean> {
+  const now = cp.clock.now();
+  const db = cp.store.db;
+  let operatorId: string | null = null;
+  if (caller.session !== undefined) {
+    const row = await db.selectFrom('sessions').select(['stage', 'expires_at', 'last_seen_at', 'operator_id']).where('id_hash', '=', caller.session.id_hash).executeTakeFirst();
+    if (row === undefined || row.stage !== 'full' || row.expires_at <= now.toISOString()) return false;
+    if (new Date(row.last_seen_at).getTime() + cp.config.iamSessionIdleMinutes * 60_000 <= now.getTime()) return false;
+    operatorId = row.operator_id;
+  } else {
+    const tokenId = caller.principal.tokenId;
+    if (tokenId === undefined) return false;
+    const row = await db.selectFrom('api_tokens').select(['revoked_at', 'expires_at', 'operator_id']).where('id', '=', tokenId).executeTakeFirst();
+    if (row === undefined || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now.toISOString())) return false;
+    operatorId = row.operator_id;
+  }
+  if (operatorId === null) return true;
+  const op = await db.selectFrom('operators').select('disabled_at').where('id', '=', operatorId).executeTakeFirst();
+  return op !== undefined && op.disabled_at === null;
+}
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const r = schema.safeParse(value);
@@ -67,13 +92,41 @@ async function trustHistogram(ctx: RouteContext): Promise<{ buckets: number[]; u
   return { buckets, unscored };
 }
 
+/**
+ * A scoped operator's view: the same figures over the devices in scope only, counted here (a
+ * scoped operator's share of the fleet is small; an unscoped one is counted in SQL).
+ */
+async function scopedCounts(ctx: RouteContext): Promise<{ byState: Record<string, number>; bySegment: Record<string, number>; trust: { buckets: number[]; unscored: number }; expiring: { devices: Device[]; total: number }; byDevice: Set<string> }> {
+  const byDevice = new Set<string>();
+  const byState: Record<string, number> = {};
+  const bySegment: Record<string, number> = {};
+  const buckets = new Array<number>(10).fill(0);
+  let unscored = 0;
+  for (let offset = 0; ; offset += 10_000) {
+    const page = await ctx.cp.inventory.list({ limit: 10_000, offset });
+    for (const d of page.devices) {
+      if (!ctx.inScope(d)) continue;
+      byDevice.add(d.id);
+      byState[d.state] = (byState[d.state] ?? 0) + 1;
+      bySegment[d.segment ?? '(none)'] = (bySegment[d.segment ?? '(none)'] ?? 0) + 1;
+      if (d.trustScore === null) unscored++;
+      else buckets[Math.max(0, Math.min(9, Math.floor(d.trustScore / 10)))]! += 1;
+    }
+    if (page.devices.length < 10_000) break;
+  }
+  const soon = await ctx.cp.inventory.list({ expiringWithinDays: 30, limit: 10_000 });
+  const mine = soon.devices.filter((d) => ctx.inScope(d));
+  return { byState, bySegment, trust: { buckets, unscored }, expiring: { devices: mine.slice(0, 10), total: mine.length }, byDevice };
+}
+
 async function overview(ctx: RouteContext): Promise<unknown> {
   const { cp, runtime } = ctx;
   const now = cp.clock.now();
+  const scoped = isUnscoped(ctx.principal.scope) ? undefined : await scopedCounts(ctx);
   const byState = Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<string, number>;
-  Object.assign(byState, await countBy(ctx, 'state'));
-  const expiring = await cp.inventory.list({ expiringWithinDays: 30, limit: 10 });
-  const alerts = runtime.alerts ?? [];
+  Object.assign(byState, scoped?.byState ?? await countBy(ctx, 'state'));
+  const expiring = scoped?.expiring ?? await cp.inventory.list({ expiringWithinDays: 30, limit: 10 });
+  const alerts = (runtime.alerts ?? []).filter((a) => scoped === undefined || scoped.byDevice.has(a.key));
   const dayAgo = now.getTime() - 86_400_000;
   const recentAlerts = alerts.filter((a) => a.atMs >= dayAgo);
   const events = runtime.gateway?.recentEvents ?? [];
@@ -82,8 +135,8 @@ async function overview(ctx: RouteContext): Promise<unknown> {
   const applied = runtime.feed?.lastSeq ?? null;
   return {
     at: now.toISOString(),
-    devices: { total: Object.values(byState).reduce((a, b) => a + b, 0), byState, bySegment: await countBy(ctx, 'segment') },
-    trust: await trustHistogram(ctx),
+    devices: { total: Object.values(byState).reduce((a, b) => a + b, 0), byState, bySegment: scoped?.bySegment ?? await countBy(ctx, 'segment') },
+    trust: scoped?.trust ?? await trustHistogram(ctx),
     alerts: {
       open: recentAlerts.length,
       bySeverity: { high: recentAlerts.filter((a) => a.severity === 'high').length, medium: recentAlerts.filter((a) => a.severity === 'medium').length, low: recentAlerts.filter((a) => a.severity === 'low').length },
@@ -144,8 +197,13 @@ async function stream(ctx: RouteContext): Promise<unknown> {
     }
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
-  const onChange = (c: Change): void => { send('change', c); };
-  const onAlert = (a: Alert): void => { send('alert', { id: a.id, at: a.at, device: a.key, rule: a.rule, severity: a.severity, summary: a.summary }); };
+  // A scoped operator must not learn about devices outside the scope from the stream: it gets only
+  // the kind and sequence (enough to refetch through the scoped API), never subjects or data.
+  const scoped = !isUnscoped(ctx.principal.scope);
+  const onChange = (c: Change): void => { send('change', scoped ? { seq: c.seq, ts: c.ts, kind: c.kind, subject: '', data: {} } : c); };
+  const onAlert = (a: Alert): void => {
+    send('alert', scoped ? { id: '', at: a.at, device: '', rule: '', severity: a.severity, summary: '' } : { id: a.id, at: a.at, device: a.key, rule: a.rule, severity: a.severity, summary: a.summary });
+  };
   feed?.on('change', onChange);
   runtime.monitor?.on('alert', onAlert);
 
@@ -178,11 +236,11 @@ async function stream(ctx: RouteContext): Promise<unknown> {
 
 export const DASHBOARD_ROUTES: readonly ApiRoute[] = [
   {
-    method: 'GET', path: '/api/v1/overview', tag: 'dashboard', summary: 'Fleet overview: devices by state and segment, trust-score histogram, alerts, expiring certificates, enforcement health', roles: EVERYONE,
+    method: 'GET', path: '/api/v1/overview', tag: 'dashboard', summary: 'Fleet overview: devices by state and segment, trust-score histogram, alerts, expiring certificates, enforcement health', action: 'viewFleet',
     handler: overview,
   },
   {
-    method: 'GET', path: '/api/v1/devices/:id/trust-history', tag: 'dashboard', summary: "A device's trust score over time (oldest first, bounded)", roles: EVERYONE,
+    method: 'GET', path: '/api/v1/devices/:id/trust-history', tag: 'dashboard', summary: "A device's trust score over time (oldest first, bounded)", action: 'viewDevice', device: 'param',
     handler: async (ctx) => {
       const { id } = parse(z.strictObject({ id: z.string().min(1).max(128) }), ctx.req.params, 'path');
       const q = parse(z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }), ctx.req.query, 'query');
@@ -190,7 +248,7 @@ export const DASHBOARD_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/api/v1/stream', tag: 'dashboard', summary: 'Live change-feed rows and alerts as server-sent events (Accept: text/event-stream); JSON position otherwise', roles: EVERYONE,
+    method: 'GET', path: '/api/v1/stream', tag: 'dashboard', summary: 'Live change-feed rows and alerts as server-sent events (Accept: text/event-stream); JSON position otherwise', action: 'viewFleet',
     handler: stream,
   },
 ];

@@ -16,7 +16,10 @@ import { PolicyDecisionPoint } from '../policy/index.js';
 import { Monitor, trustScore, type Alert } from '../monitor/index.js';
 import { openApiDocument } from './openapi.js';
 import { registerDashboard } from './dashboard-static.js';
-import type { TokenInfo } from './tokens.js';
+import { credentialStillValid } from './routes-dashboard.js';
+import { AccessControl, type Caller } from './access.js';
+import { registerAuthRoutes } from './routes-auth.js';
+import type { DeviceTarget } from '../policy/index.js';
 
 export interface ServeHandles {
   api: FastifyInstance;
@@ -39,6 +42,9 @@ function sendProblem(reply: FastifyReply, req: FastifyRequest, e: unknown): Fast
   const err = isZetaError(mapped) ? mapped : fastifyErrorToZeta(mapped);
   if (!isZetaError(err) || err.status >= 500) req.log.error({ err: mapped, reqId: req.id }, 'request failed');
   else req.log.info({ code: err.code, internal: err.internal, reqId: req.id }, 'request refused');
+  // RFC 9110 §10.2.3: tell a rate-limited or locked-out caller when to come back.
+  const retryAfter = isZetaError(err) ? err.fields?.retryAfter : undefined;
+  if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   return reply.status(err.status).type(PROBLEM).header('x-request-id', req.id).send(toProblem(err, req.id, req.url.split('?')[0]));
 }
 
@@ -114,38 +120,47 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, req, new ZetaError('ZETA_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
   app.addHook('onSend', async (req, reply) => { void reply.header('x-request-id', req.id); });
 
-  const authenticate = async (req: FastifyRequest, route: ApiRoute): Promise<TokenInfo> => {
-    const t = bearer(req);
-    const info = t === undefined ? undefined : await cp.tokens.authenticate(t);
-    if (info === undefined) {
-      await cp.audit.record({ actor: 'anonymous', action: 'api.refused', outcome: 'refused', subject: `${route.method} ${route.path}`, details: { why: t === undefined ? 'no token' : 'token not accepted', client: clientAddr(req), requestId: req.id } });
-      throw new ZetaError('ZETA_ERR_UNAUTHENTICATED', 'a valid API token is required');
-    }
-    if (!route.roles.includes(info.role)) {
-      await cp.audit.record({ actor: `token:${info.id}`, action: 'api.refused', outcome: 'refused', subject: `${route.method} ${route.path}`, details: { why: `role ${info.role} not allowed`, client: clientAddr(req), requestId: req.id } });
-      throw new ZetaError('ZETA_ERR_FORBIDDEN', `role ${info.role} may not ${route.method} ${route.path}`);
-    }
-    return info;
-  };
-
-  // Authentication and the role check run in onRequest: an unauthenticated body is never parsed.
-  const callers = new WeakMap<FastifyRequest, TokenInfo>();
+  const access = new AccessControl(cp);
+  // Authentication, CSRF and the role-level decision run in onRequest: an unauthenticated body is
+  // never parsed. The device-level decision (scope) needs the device, so it runs in preHandler.
+  const callers = new WeakMap<FastifyRequest, Caller>();
   for (const route of ROUTES) {
+    const what = `${route.method} ${route.path}`;
     app.route({
       method: route.method,
       url: route.path,
-      onRequest: async (req) => { callers.set(req, await authenticate(req, route)); },
+      onRequest: async (req) => {
+        const caller = await access.authenticate(req, what);
+        await access.checkCsrf(req, caller, what);
+        // Role (and token scope) first, ignoring operator scope: device scope is decided on the device.
+        await access.authorize(req, caller.principal, route.action, what, undefined, { ignoreScope: route.device !== undefined });
+        callers.set(req, caller);
+      },
+      preHandler: async (req) => {
+        const caller = callers.get(req);
+        if (caller === undefined) throw new ZetaError('ZETA_ERR_UNAUTHENTICATED', 'a valid API token or session is required');
+        const target = await deviceTarget(cp, route, req);
+        if (target !== undefined) await access.authorize(req, caller.principal, route.action, what, target);
+        if (route.stepUp === true) await access.checkStepUp(req, caller.principal, what);
+      },
       handler: async (req, reply) => {
-        const token = callers.get(req);
-        if (token === undefined) throw new ZetaError('ZETA_ERR_UNAUTHENTICATED', 'a valid API token is required');
-        const stillAuthorized = async (): Promise<boolean> => (await cp.tokens.authenticate(bearer(req) ?? '')) !== undefined;
-        const out = await route.handler({ cp, runtime, req, reply, token, actor: `token:${token.id}`, afterWrite, stillAuthorized });
-        if (reply.sent) return reply; // hijacked (the live stream writes its own response)
-        void reply.status(route.status ?? 200);
-        return route.status === 204 ? reply.send() : out;
+        const caller = callers.get(req);
+        if (caller === undefined) throw new ZetaError('ZETA_ERR_UNAUTHENTICATED', 'a valid API token or session is required');
+        const p = caller.principal;
+        const out = await route.handler({
+          cp, runtime, req, reply, principal: p, actor: p.actor, afterWrite,
+          authorize: (action, device) => access.authorize(req, p, action, what, device),
+          inScope: (device) => access.inScope(p, device),
+          stillAuthorized: () => credentialStillValid(cp, caller),
+        });
+        if (reply.sent) return reply; // hijacked: the live stream writes its own response
+        // A handler may answer otherwise (202 when an approval is needed).
+        if (reply.statusCode === 200) void reply.status(route.status ?? 200);
+        return reply.statusCode === 204 ? reply.send() : out;
       },
     });
   }
+  registerAuthRoutes(app, cp, access);
 
   // Public, read-only, no secrets.
   app.get('/api/v1/openapi.json', async () => openApiDocument(ROUTES));
@@ -204,6 +219,22 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
   });
 
   return app;
+}
+
+/** The device a device route acts on: the stored one for `:id`, the proposed one for a create. */
+async function deviceTarget(cp: ControlPlane, route: ApiRoute, req: FastifyRequest): Promise<DeviceTarget | undefined> {
+  if (route.device === 'param') {
+    const id = (req.params as { id?: unknown }).id;
+    if (typeof id !== 'string' || id.length > 128) return undefined;
+    // An unknown id is left to the handler (404); there is nothing in scope to act on.
+    const d = await cp.inventory.get(id).catch(() => undefined);
+    return d === undefined ? undefined : { id: d.id, site: d.site, segment: d.segment };
+  }
+  if (route.device === 'body') {
+    const b = req.body as { site?: unknown; segment?: unknown } | null;
+    return { id: '(new)', site: typeof b?.site === 'string' ? b.site : null, segment: typeof b?.segment === 'string' ? b.segment : null };
+  }
+  return undefined;
 }
 
 function requireCsrBody(req: FastifyRequest): Buffer {

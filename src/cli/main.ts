@@ -19,6 +19,7 @@ import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
 import { resolveClient } from './client.js';
 import { print, reportError, table, ProgressBar } from './output.js';
 import { writeServeFiles } from './serve-files.js';
+import { registerIamCommands, type CliHelpers } from './commands-iam.js';
 
 interface Common {
   data?: string;
@@ -41,7 +42,7 @@ async function backend(o: Common): Promise<Backend> {
   return LocalBackend.open(configFrom(o));
 }
 
-function withCommon(cmd: Command, opts: { remote?: boolean } = {}): Command {
+export function withCommon(cmd: Command, opts: { remote?: boolean } = {}): Command {
   cmd.option('--data <dir>', 'data directory (ZETA_DATA_DIR; default .zeta)')
     .option('--config <file>', 'config file (JSON)')
     .option('--json', 'machine-readable output');
@@ -54,7 +55,7 @@ function withCommon(cmd: Command, opts: { remote?: boolean } = {}): Command {
 }
 
 /** Runs an action with a backend, prints the result, reports errors with a non-zero exit. */
-function run<A extends unknown[]>(fn: (b: Backend, o: Common, ...args: A) => Promise<unknown>, human?: (v: never) => string) {
+export function run<A extends unknown[]>(fn: (b: Backend, o: Common, ...args: A) => Promise<unknown>, human?: (v: never) => string) {
   return async (...args: unknown[]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const o = cmd.opts<Common>();
@@ -412,17 +413,11 @@ export function buildProgram(): Command {
     }));
 
   const token = program.command('token').description('API tokens');
-  withCommon(token.command('create').description('create an API token (shown once)'), { remote: true })
-    .requiredOption('--name <name>')
-    .addOption(new Option('--role <role>').choices(['admin', 'operator', 'auditor']).makeOptionMandatory())
-    .option('--expires-in-days <n>')
-    .action(run(async (b, o) => {
-      const x = o as Common & { name: string; role: string; expiresInDays?: string };
-      return b.createApiToken(x.name, x.role, x.expiresInDays === undefined ? undefined : num(x.expiresInDays, '--expires-in-days'));
-    }));
   withCommon(token.command('list').description('list API tokens'), { remote: true }).action(run(async (b) => b.listApiTokens()));
   withCommon(token.command('revoke <id>').description('revoke an API token'), { remote: true })
     .action(run(async (b, _o, id: string) => { await b.revokeApiToken(id); return { revoked: id }; }));
+
+  registerIamCommands(program, { withCommon, run: run as CliHelpers['run'] });
 
   const ca = program.command('ca').description('certificate authorities');
   withCommon(ca.command('show').description('show the CAs'), { remote: true }).action(run(async (b) => b.caInfo()));

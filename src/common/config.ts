@@ -39,6 +39,34 @@ export const configSchema = z.strictObject({
   maxCsrBytes: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
   changeFeedIntervalMs: z.coerce.number().int().min(20).max(5000).default(200),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Operator session: idle timeout (minutes without a request). */
+  iamSessionIdleMinutes: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  /** Operator session: absolute lifetime (hours after login). */
+  iamSessionAbsoluteHours: z.coerce.number().int().min(1).max(24 * 7).default(12),
+  /** How long a step-up (fresh TOTP or passkey) unlocks destructive actions (minutes). */
+  iamStepUpMinutes: z.coerce.number().int().min(1).max(60).default(5),
+  /** Failed logins (password or second factor) for one user name before it is locked. */
+  iamLockoutThreshold: z.coerce.number().int().min(1).max(100).default(5),
+  /** Lockout duration, and the window failures are counted in (minutes). */
+  iamLockoutMinutes: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  /** Login attempts per client address per minute (all user names together). */
+  iamLoginRatePerMinute: z.coerce.number().int().min(1).max(10_000).default(30),
+  iamPasswordMinLength: z.coerce.number().int().min(8).max(128).default(12),
+  /** Longest allowed lifetime of a personal API token (days); every personal token expires. */
+  iamTokenMaxDays: z.coerce.number().int().min(1).max(3650).default(90),
+  /** Actions that need a second operator's approval, comma separated: policyApply, caRotate. */
+  iamApprovalActions: z.string().regex(/^((policyApply|caRotate)(,(policyApply|caRotate))*)?$/, 'comma separated: policyApply, caRotate').default(''),
+  /** Public URL of the API/dashboard (WebAuthn origin and rpID, OIDC redirect); default https://<publicHost>:<apiPort>. */
+  iamPublicUrl: z.string().regex(/^https:\/\/[^/]+$/, 'https://host[:port] without a path').optional(),
+  /** OpenID Connect issuer URL (single sign-on is off when unset). */
+  oidcIssuer: z.string().url().optional(),
+  oidcClientId: z.string().min(1).max(256).optional(),
+  /** Secret: use ZETA_OIDC_CLIENT_SECRET_FILE. */
+  oidcClientSecret: z.string().min(1).max(1024).optional(),
+  /** Redirect URL registered at the IdP; default <iamPublicUrl>/api/v1/auth/oidc/callback. */
+  oidcRedirectUrl: z.string().url().optional(),
+  /** PEM CA bundle that verifies the IdP's TLS certificate (in addition to the system store). */
+  oidcCaFile: z.string().min(1).optional(),
   /** Dashboard live stream: heartbeat period, which is also how often the stream re-checks its session. */
   streamHeartbeatMs: z.coerce.number().int().min(100).max(60_000).default(15_000),
 });
@@ -47,7 +75,7 @@ export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;
 export type ConfigInput = Partial<Record<keyof z.infer<typeof configSchema>, unknown>>;
 
 const KEYS = Object.keys(configSchema.shape) as (keyof ZetaConfig)[];
-const SECRET_KEYS = new Set<keyof ZetaConfig>(['databaseUrl']);
+const SECRET_KEYS = new Set<keyof ZetaConfig>(['databaseUrl', 'oidcClientSecret']);
 
 /** ZETA_* variables that configure the CLI as a client, not the server. */
 const CLIENT_ENV = new Set(['ZETA_SERVER', 'ZETA_TOKEN', 'ZETA_TOKEN_FILE', 'ZETA_CONFIG', 'ZETA_CA_FILE']);

@@ -36,6 +36,16 @@ export const ERROR_CODES = {
   ZETA_ERR_NFT_APPLY: { status: 500, title: 'Network ruleset not applied', hint: 'Read the netd log; the last good ruleset stays in force (default drop).' },
   ZETA_ERR_TPM_MALFORMED: { status: 400, title: 'Malformed TPM structure', hint: 'Send the TPM structures (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE, event log) exactly as the TPM and firmware produced them.' },
   ZETA_ERR_ATTESTATION_FAILED: { status: 403, title: 'Attestation refused', hint: 'The reason names the failed check (nonce, signature, PCRs, event log, reference values, EK/AK binding); re-attest with a fresh nonce or fix the device.' },
+  ZETA_ERR_LOGIN_FAILED: { status: 401, title: 'Login failed', hint: 'Check the user name and password; after repeated failures the account is locked for a while.' },
+  ZETA_ERR_LOCKED: { status: 429, title: 'Too many failed logins', hint: 'Wait for the time in Retry-After, or ask an admin to run `zeta operator unlock`.' },
+  ZETA_ERR_MFA_FAILED: { status: 401, title: 'Second factor not accepted', hint: 'Use a fresh code from the authenticator app (each code works once), a passkey, or an unused recovery code.' },
+  ZETA_ERR_PRE_AUTH_REQUIRED: { status: 401, title: 'Password step missing or expired', hint: 'Start again with POST /api/v1/auth/login; the second factor must follow within 5 minutes.' },
+  ZETA_ERR_CSRF: { status: 403, title: 'CSRF token missing or wrong', hint: 'Send the csrfToken from /api/v1/auth/me in the x-csrf-token header with every state-changing request.' },
+  ZETA_ERR_STEP_UP_REQUIRED: { status: 403, title: 'Recent re-authentication required', hint: 'Confirm with a TOTP code or a passkey at /api/v1/auth/step-up, then retry.' },
+  ZETA_ERR_PASSWORD_POLICY: { status: 400, title: 'Password not accepted', hint: 'Use at least the minimum length, not the user name, not a single repeated character.' },
+  ZETA_ERR_SELF_APPROVAL: { status: 403, title: 'Cannot approve your own request', hint: 'Separation of duties: a different operator must approve it.' },
+  ZETA_ERR_WEBAUTHN: { status: 401, title: 'Passkey not accepted', hint: 'Retry with a registered passkey for this site; the challenge expires with the login step.' },
+  ZETA_ERR_OIDC: { status: 401, title: 'Single sign-on failed', hint: 'Start again from /api/v1/auth/oidc/start; the identity must be linked to an operator by an admin.' },
 } as const satisfies Record<string, { status: number; title: string; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

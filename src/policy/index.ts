@@ -5,3 +5,4 @@ export { PolicyDecisionPoint, deviceEntity, toCedarRequest, type MqttRequest, ty
 export { whatIf, probesFor, type WhatIfReport, type AccessChange } from './what-if.js';
 export { analyzePolicySet, type Finding, type FindingKind } from './analyzer.js';
 export { topicInfo, type TopicInfo } from './topic-info.js';
+export { decideOperator, OPERATOR_POLICY_TEXT, type OperatorSubject, type DeviceTarget, type OperatorDecision } from './operator-authz.js';

@@ -200,6 +200,90 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('device_addresses_device').on('device_addresses').column('device_id').execute();
       },
     },
+    '0004_iam': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Operator IAM (src/iam). Secrets at rest: passwords as argon2id PHC strings, TOTP secrets
+        // sealed with the data directory's IAM key, session ids / recovery codes / tokens as SHA-256.
+        await db.schema.createTable('operators')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull().unique())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull().defaultTo('{"sites":[],"segments":[]}'))
+          .addColumn('password_hash', 'text')
+          .addColumn('totp_secret', 'text')
+          .addColumn('totp_pending', 'text')
+          .addColumn('totp_last_step', 'integer')
+          .addColumn('oidc_issuer', 'text')
+          .addColumn('oidc_subject', 'text')
+          .addColumn('disabled_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('operators_oidc').on('operators').columns(['oidc_issuer', 'oidc_subject']).unique().execute();
+
+        await db.schema.createTable('recovery_codes')
+          .addColumn('code_hash', 'text', (c) => c.primaryKey())
+          .addColumn('operator_id', 'text', (c) => c.notNull())
+          .addColumn('used_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('recovery_codes_operator').on('recovery_codes').column('operator_id').execute();
+
+        await db.schema.createTable('webauthn_credentials')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('operator_id', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('counter', 'integer', (c) => c.notNull())
+          .addColumn('transports', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .execute();
+        await db.schema.createIndex('webauthn_credentials_operator').on('webauthn_credentials').column('operator_id').execute();
+
+        // Both the pre-authentication state (stage mfa / enroll) and full sessions; keyed by the hash.
+        await db.schema.createTable('sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('operator_id', 'text', (c) => c.notNull())
+          .addColumn('stage', 'text', (c) => c.notNull())
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('challenge', 'text')
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('step_up_until', 'text')
+          .execute();
+        await db.schema.createIndex('sessions_operator').on('sessions').column('operator_id').execute();
+
+        // Failed-login counters by user name, whether or not the account exists (no enumeration).
+        await db.schema.createTable('login_failures')
+          .addColumn('username', 'text', (c) => c.primaryKey())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('locked_until', 'text')
+          .execute();
+
+        await db.schema.createTable('approvals')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          .addColumn('requested_at', 'text', (c) => c.notNull())
+          .addColumn('decided_by', 'text')
+          .addColumn('decided_at', 'text')
+          .addColumn('result', 'text')
+          .execute();
+
+        // Personal tokens: an owner and scopes; role tokens (owner null) keep working.
+        await db.schema.alterTable('api_tokens').addColumn('operator_id', 'text').execute();
+        await db.schema.alterTable('api_tokens').addColumn('scopes', 'text').execute();
+        // The first-version role `operator` became `devops` (device operator).
+        await sql`update api_tokens set role = 'devops' where role = 'operator'`.execute(db);
+      },
+    },
     '0007_trust_history': {
       // One row per trust-score change, for the device page's chart. Bounded per device by the
       // writer (Inventory.setPosture keeps the newest TRUST_HISTORY_PER_DEVICE rows).

@@ -74,6 +74,10 @@ export interface ApiTokensTable {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  /** Personal token: the owning operator (null for a role token). */
+  operator_id: string | null;
+  /** JSON array of permissions the token is limited to (null: all of its role's or owner's). */
+  scopes: string | null;
 }
 
 export interface AuditLogTable {
@@ -187,6 +191,88 @@ export interface DeviceAddressesTable {
   created_at: string;
 }
 
+export interface OperatorsTable {
+  id: string;
+  username: string;
+  display_name: string;
+  /** admin | secops | devops | auditor */
+  role: string;
+  /** JSON {sites: string[], segments: string[]}; empty lists mean unscoped */
+  scope: string;
+  /** argon2id PHC string; null for single-sign-on-only accounts */
+  password_hash: string | null;
+  /** Sealed (src/iam/secret-box.ts) base32 TOTP secret */
+  totp_secret: string | null;
+  /** Sealed secret of an enrolment not yet confirmed by a code */
+  totp_pending: string | null;
+  /** RFC 6238 time step of the last accepted code (replay guard) */
+  totp_last_step: number | null;
+  oidc_issuer: string | null;
+  oidc_subject: string | null;
+  disabled_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RecoveryCodesTable {
+  code_hash: string;
+  operator_id: string;
+  used_at: string | null;
+  created_at: string;
+}
+
+export interface WebauthnCredentialsTable {
+  /** credential id, base64url */
+  id: string;
+  operator_id: string;
+  /** COSE public key, base64url */
+  public_key: string;
+  counter: number;
+  transports: string;
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  operator_id: string;
+  /** mfa | enroll (pre-authentication) | full */
+  stage: string;
+  csrf_token: string;
+  /** Pending WebAuthn challenge (base64url) */
+  challenge: string | null;
+  address: string;
+  created_at: string;
+  last_seen_at: string;
+  /** Absolute expiry */
+  expires_at: string;
+  step_up_until: string | null;
+}
+
+export interface LoginFailuresTable {
+  /** lower-cased, as typed (the account need not exist) */
+  username: string;
+  failures: number;
+  first_at: string;
+  locked_until: string | null;
+}
+
+export interface ApprovalsTable {
+  id: string;
+  /** policyApply | caRotate */
+  action: string;
+  /** JSON */
+  payload: string;
+  /** pending | approved | rejected | failed */
+  state: string;
+  requested_by: string;
+  requested_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  result: string | null;
+}
+
 export interface TrustHistoryTable {
   id: Generated<number>;
   device_id: string;
@@ -213,6 +299,12 @@ export interface Database {
   services: ServicesTable;
   flows: FlowsTable;
   device_addresses: DeviceAddressesTable;
+  operators: OperatorsTable;
+  recovery_codes: RecoveryCodesTable;
+  webauthn_credentials: WebauthnCredentialsTable;
+  sessions: SessionsTable;
+  login_failures: LoginFailuresTable;
+  approvals: ApprovalsTable;
   trust_history: TrustHistoryTable;
 }
 
