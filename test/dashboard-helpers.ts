@@ -43,3 +43,49 @@ export function call(apiUrl: string, caBundlePath: string, method: string, path:
     req.end();
   });
 }
+
+/**
+ * SHA-256 of the server certificate's SubjectPublicKeyInfo, base64: read from a TLS connection that
+ * first verifies the server against the test CA, so the pin is of a certificate we already trust.
+ */
+export async function serverSpkiPin(apiUrl: string, caBundlePath: string): Promise<string> {
+  const { connect } = await import('node:tls');
+  const { createHash, X509Certificate } = await import('node:crypto');
+  const u = new URL(apiUrl);
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: u.hostname, port: Number(u.port), servername: 'localhost', ca: readFileSync(caBundlePath) }, () => {
+      const cert = new X509Certificate(sock.getPeerX509Certificate()!.raw);
+      sock.end();
+      resolve(createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64'));
+    });
+    sock.on('error', reject);
+  });
+}
+
+/**
+ * Debian's Chromium, trusting exactly the test server's key. The test CA is not in the system
+ * store and a headless run cannot take a per-profile CA without NSS tools, so instead of
+ * `ignoreHTTPSErrors` (which accepts any certificate) the browser gets
+ * --ignore-certificate-errors-spki-list=<pin>: only a certificate carrying that one public key is
+ * accepted despite its unknown issuer; any other certificate still fails, and TLS itself (handshake,
+ * key possession, name) is checked as usual. The pin comes from a connection verified against the CA.
+ */
+export async function launchChromium(pin: string): Promise<import('playwright-core').Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${pin}`],
+  });
+}
+
+/** Logs in through the dashboard's own form: password, then the current TOTP code. */
+export async function uiLoginTotp(page: import('playwright-core').Page, base: string, o: { username: string; password: string; totpSecret: string }): Promise<void> {
+  const { freshTotp } = await import('./iam-helpers.js');
+  await page.goto(`${base}/`);
+  await page.getByLabel('User name').fill(o.username);
+  await page.getByLabel('Password').fill(o.password);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Code from your authenticator app').fill(await freshTotp(o.totpSecret));
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.getByTestId('whoami').filter({ hasText: o.username }).waitFor();
+}
