@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { startTestServer, type TestServer } from './helpers.js';
-import { createOperator, freshTotp, type CreatedOperator } from './iam-helpers.js';
+import { createOperator, totpNow, type CreatedOperator } from './iam-helpers.js';
+import { ManualClock } from '../src/common/clock.js';
 import { ensureWebBuilt, launchChromium, screenshotDir, serverSpkiPin, uiLoginTotp } from './dashboard-helpers.js';
 
 describe('dashboard in Chromium', () => {
@@ -19,6 +20,12 @@ describe('dashboard in Chromium', () => {
   let shots = '';
   let devops: CreatedOperator;
   let auditor: CreatedOperator;
+  // The server runs on a manual clock so the test can let the step-up window (granted by a fresh
+  // login) lapse without waiting; TOTP codes are computed for that clock. Each code moves the
+  // clock one TOTP period on, so no code is ever a replay of the previous one (RFC 6238 §5.2).
+  const clock = new ManualClock(Date.now());
+  const codeFor = (op: CreatedOperator) => async (): Promise<string> => { clock.advance(30_000); return totpNow(op.totpSecret!, clock.now()); };
+  const login = (op: CreatedOperator) => ({ username: op.username, password: op.password, code: codeFor(op) });
   const contexts: BrowserContext[] = [];
   const newContext = async (): Promise<BrowserContext> => {
     const c = await browser.newContext({ viewport: { width: 1366, height: 768 } });
@@ -29,7 +36,7 @@ describe('dashboard in Chromium', () => {
   before(async () => {
     await ensureWebBuilt();
     shots = screenshotDir();
-    s = await startTestServer({ streamHeartbeatMs: 1000 });
+    s = await startTestServer({ streamHeartbeatMs: 1000 }, clock);
     base = s.h.apiUrl.replace('127.0.0.1', 'localhost');
     await s.cp.segments.addSegment({ name: 'cameras', kind: 'type' }, 'test');
     await s.cp.segments.addSegment({ name: 'hvac', kind: 'type' }, 'test');
@@ -87,7 +94,7 @@ describe('dashboard in Chromium', () => {
 
   it('password + TOTP login shows the overview with the fleet', async () => {
     const page = await (await newContext()).newPage();
-    await uiLoginTotp(page, base, { username: devops.username, password: devops.password, totpSecret: devops.totpSecret! });
+    await uiLoginTotp(page, base, login(devops));
     await page.getByTestId('device-total').filter({ hasText: '3' }).waitFor();
     assert.equal(await page.getByTestId('role').textContent(), 'devops');
     await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
@@ -96,7 +103,7 @@ describe('dashboard in Chromium', () => {
   it('finds a device by search, quarantines it with confirmation and step-up, and the segment map changes live', async () => {
     const ctx = await newContext();
     const page = await ctx.newPage();
-    await uiLoginTotp(page, base, { username: devops.username, password: devops.password, totpSecret: devops.totpSecret! });
+    await uiLoginTotp(page, base, login(devops));
     // A second tab on the segment map, left open: it must update from the stream, not a reload.
     const map = await ctx.newPage();
     await map.goto(`${base}/segments`);
@@ -112,13 +119,15 @@ describe('dashboard in Chromium', () => {
     await page.getByRole('heading', { name: /Lobby camera/ }).waitFor();
     await page.getByRole('img', { name: /Trust score of Lobby camera: 2 changes, now 72/ }).waitFor();
 
+    // Logging in was a fresh second factor; five minutes later a destructive action needs another.
+    clock.advance(6 * 60_000);
     await page.getByRole('button', { name: 'Quarantine' }).click();
     const confirm = page.getByRole('dialog', { name: 'Quarantine Lobby camera?' });
     await confirm.getByLabel('Reason (recorded in the audit log)').fill('odd traffic at night');
     await confirm.getByRole('button', { name: 'Quarantine device' }).click();
     // The server wants a fresh second factor: the step-up dialog asks for it, then the request is retried.
     const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
-    await stepUp.getByLabel('Authenticator code').fill(await freshTotp(devops.totpSecret!));
+    await stepUp.getByLabel('Authenticator code').fill(await codeFor(devops)());
     await page.screenshot({ path: join(shots, 'step-up.png') });
     await stepUp.getByRole('button', { name: 'Confirm' }).click();
     await page.getByRole('status').filter({ hasText: 'Quarantine done.' }).waitFor();
@@ -136,7 +145,7 @@ describe('dashboard in Chromium', () => {
 
   it('an auditor sees no action buttons, and a forged request is refused', async () => {
     const page = await (await newContext()).newPage();
-    await uiLoginTotp(page, base, { username: auditor.username, password: auditor.password, totpSecret: auditor.totpSecret! });
+    await uiLoginTotp(page, base, login(auditor));
     await page.goto(`${base}/devices/cam-2`);
     await page.getByRole('heading', { name: /Dock camera/ }).waitFor();
     await page.getByText(/Read-only: your role \(auditor\)/).waitFor();
@@ -159,7 +168,7 @@ describe('dashboard in Chromium', () => {
 
   it('logging out ends the session: the API answers 401 and the login form is back', async () => {
     const page = await (await newContext()).newPage();
-    await uiLoginTotp(page, base, { username: auditor.username, password: auditor.password, totpSecret: auditor.totpSecret! });
+    await uiLoginTotp(page, base, login(auditor));
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('form', { name: 'Sign in' }).waitFor();
     assert.equal(await page.evaluate(async () => (await fetch('/api/v1/overview')).status), 401);

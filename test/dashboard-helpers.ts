@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
+import type { Browser, Page } from 'playwright-core';
 import { execFileP } from './helpers.js';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -70,7 +71,7 @@ export async function serverSpkiPin(apiUrl: string, caBundlePath: string): Promi
  * accepted despite its unknown issuer; any other certificate still fails, and TLS itself (handshake,
  * key possession, name) is checked as usual. The pin comes from a connection verified against the CA.
  */
-export async function launchChromium(pin: string): Promise<import('playwright-core').Browser> {
+export async function launchChromium(pin: string): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -78,14 +79,13 @@ export async function launchChromium(pin: string): Promise<import('playwright-co
   });
 }
 
-/** Logs in through the dashboard's own form: password, then the current TOTP code. */
-export async function uiLoginTotp(page: import('playwright-core').Page, base: string, o: { username: string; password: string; totpSecret: string }): Promise<void> {
-  const { freshTotp } = await import('./iam-helpers.js');
+/** Logs in through the dashboard's own form: password, then a TOTP code from `code`. */
+export async function uiLoginTotp(page: Page, base: string, o: { username: string; password: string; code: () => Promise<string> }): Promise<void> {
   await page.goto(`${base}/`);
   await page.getByLabel('User name').fill(o.username);
   await page.getByLabel('Password').fill(o.password);
   await page.getByRole('button', { name: 'Continue' }).click();
-  await page.getByLabel('Code from your authenticator app').fill(await freshTotp(o.totpSecret));
+  await page.getByLabel('Code from your authenticator app').fill(await o.code());
   await page.getByRole('button', { name: 'Verify' }).click();
   await page.getByTestId('whoami').filter({ hasText: o.username }).waitFor();
 }

@@ -49,12 +49,17 @@ export function LineChart(props: { label: string; points: { at: string; score: n
   if (props.points.length === 0) return <p className="muted">No trust-score changes recorded yet.</p>;
   const t0 = new Date(props.points[0]!.at).getTime();
   const t1 = Math.max(t0 + 1, new Date(props.points[props.points.length - 1]!.at).getTime());
-  const x = (at: string): number => pad + ((new Date(at).getTime() - t0) / (t1 - t0)) * (w - pad - 8);
+  // Changes within one second of each other would pile up on one x: spread them by order instead.
+  const byIndex = t1 - t0 < 1000;
+  const index = new Map(props.points.map((p, i) => [p, i]));
+  const xOf = (p: { at: string }): number => byIndex
+    ? pad + ((index.get(p as { at: string; score: number }) ?? 0) / Math.max(1, props.points.length - 1)) * (w - pad - 8)
+    : pad + ((new Date(p.at).getTime() - t0) / (t1 - t0)) * (w - pad - 8);
   const y = (s: number): number => 8 + (1 - s / 100) * (h - 16);
   // A step line: the score holds until the next change.
   let d = '';
   props.points.forEach((p, i) => {
-    const px = props.points.length === 1 ? w - 8 : x(p.at);
+    const px = props.points.length === 1 ? w - 8 : xOf(p);
     d += i === 0 ? `M${pad},${y(p.score)} L${px},${y(p.score)}` : ` L${px},${y(props.points[i - 1]!.score)} L${px},${y(p.score)}`;
   });
   const last = props.points[props.points.length - 1]!;
@@ -67,7 +72,7 @@ export function LineChart(props: { label: string; points: { at: string; score: n
         </g>
       ))}
       <path d={d} className="line" />
-      {props.points.map((p, i) => <circle key={i} cx={props.points.length === 1 ? w - 8 : x(p.at)} cy={y(p.score)} r="3" className="dot"><title>{`${p.at}: ${p.score}`}</title></circle>)}
+      {props.points.map((p, i) => <circle key={i} cx={props.points.length === 1 ? w - 8 : xOf(p)} cy={y(p.score)} r="3" className="dot"><title>{`${p.at}: ${p.score}`}</title></circle>)}
     </svg>
   );
 }

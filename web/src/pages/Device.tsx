@@ -4,7 +4,7 @@
  * step-up and the api layer shows the dialog).
  */
 import { useState, type ReactNode } from 'react';
-import { api, canActOnDevices, qs, type Device, type Me } from '../api.js';
+import { api, ApiError, canActOnDevices, qs, type Device, type Me } from '../api.js';
 import { useApi, fmtTime, errorText } from '../hooks.js';
 import { useLiveRefresh, useStreamEvents } from '../stream.js';
 import { LineChart } from '../charts.js';
@@ -121,7 +121,7 @@ export function DevicePage({ id, me }: { id: string; me: Me }): ReactNode {
         </section>
         <section className="panel" aria-labelledby="d-dec">
           <h2 id="d-dec">Recent decisions</h2>
-          {decisions.error !== undefined ? <p className="muted">{errorText(decisions.error)}</p> : (
+          {decisions.error !== undefined ? <p className="muted">{decisions.error instanceof ApiError && decisions.error.status === 403 ? 'Your role cannot read the decision log (it is part of the audit trail).' : errorText(decisions.error)}</p> : (
             <ul className="plain log">
               {(decisions.data?.entries ?? []).slice().reverse().map((e, i) => <li key={i}><span className={`badge dec-${e.decision}`}>{e.decision}</span> {e.request.action} {e.request.topic ?? ''} <span className="muted">{(e.determining ?? e.reasons ?? []).join(', ')}</span></li>)}
               {(decisions.data?.entries.length ?? 0) === 0 ? <li className="muted">No recent decisions.</li> : null}

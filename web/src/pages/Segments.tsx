@@ -114,7 +114,7 @@ export function SegmentMap(): ReactNode {
           <table className="small">
             <thead><tr><th scope="col">From</th><th scope="col">To</th><th scope="col">What</th></tr></thead>
             <tbody>
-              {shown.map((f) => <tr key={f.id}><td>{f.from}</td><td>{f.to.name}{f.to.kind === 'service' ? ' (service)' : ''}</td><td>{f.mqttTopicPrefix !== null ? `MQTT ${f.mqttTopicPrefix}` : `${f.protocol ?? 'service'} ${portText(f.ports)}`}{f.direction === 'both' ? ' ⇄' : ''}</td></tr>)}
+              {shown.map((f) => <tr key={f.id}><td>{f.from}</td><td>{f.to.name}{f.to.kind === 'service' ? ' (service)' : ''}</td><td>{f.mqttTopicPrefix !== null ? `MQTT ${f.mqttTopicPrefix}` : f.protocol === null ? "the service's ports" : `${f.protocol} ${portText(f.ports)}`}{f.direction === 'both' ? ' ⇄' : ''}</td></tr>)}
               {shown.length === 0 ? <tr><td colSpan={3} className="muted">No flows: everything is denied.</td></tr> : null}
             </tbody>
           </table>
