@@ -166,6 +166,35 @@ describe('dashboard in Chromium', () => {
     await page.screenshot({ path: join(shots, 'audit.png') });
   });
 
+  it('registers a passkey after a TOTP login, then logs in with it (CDP virtual authenticator)', async () => {
+    const ada = await createOperator(s, { username: 'ada', role: 'admin', password: 'correct horse admin ada', totp: true });
+    const page = await (await newContext()).newPage();
+    // A virtual CTAP2 platform authenticator (Chrome DevTools Protocol, WebAuthn domain): real
+    // WebAuthn ceremonies in the browser, with a software key and user presence simulated.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    await uiLoginTotp(page, base, login(ada));
+    await page.getByRole('link', { name: 'ada' }).click();
+    await page.getByLabel('Name').fill('test laptop');
+    await page.getByRole('button', { name: 'Register passkey' }).click();
+    await page.getByRole('status').filter({ hasText: 'Passkey "test laptop" registered.' }).waitFor();
+    await page.getByTestId('passkey-count').filter({ hasText: '1' }).waitFor();
+    assert.equal((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials.length, 1);
+    await page.screenshot({ path: join(shots, 'account-passkey.png') });
+    await page.getByRole('button', { name: 'Log out' }).click();
+
+    await page.getByLabel('User name').fill('ada');
+    await page.getByLabel('Password').fill(ada.password);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Use a passkey' }).click();
+    await page.getByTestId('whoami').filter({ hasText: 'ada' }).waitFor();
+    const audit = await s.cp.audit.list({ actor: 'operator:ada', limit: 1000 });
+    assert.ok(audit.some((e) => e.action === 'operator.mfa-enrol' && (e.details as { method?: string }).method === 'webauthn'));
+  });
+
   it('logging out ends the session: the API answers 401 and the login form is back', async () => {
     const page = await (await newContext()).newPage();
     await uiLoginTotp(page, base, login(auditor));

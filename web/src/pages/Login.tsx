@@ -138,8 +138,8 @@ function Enroll(props: { busy: boolean; run: (f: () => Promise<void>) => Promise
     void props.run(async () => {
       const optionsJSON = await api<PublicKeyCredentialCreationOptionsJSON>('/api/v1/auth/webauthn/register/options', { method: 'POST', body: {} });
       const response = await startRegistration({ optionsJSON });
-      await api('/api/v1/auth/webauthn/register/verify', { method: 'POST', body: { response, name: 'first passkey' } });
-      props.finish({});
+      // At first login this completes the login like /auth/totp (with the recovery codes).
+      props.finish(await api<Done>('/api/v1/auth/webauthn/register/verify', { method: 'POST', body: { response, name: 'first passkey' } }));
     });
   };
   return (
