@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { startTestServer, tempDir, type TestServer } from './helpers.js';
+import { startTestServer, tempDir, PG_URL, pgSchemaName, type TestServer } from './helpers.js';
 import { call, ensureWebBuilt, DIST } from './dashboard-helpers.js';
 import { registerDashboard } from '../src/api/dashboard-static.js';
 import { TRUST_HISTORY_PER_DEVICE } from '../src/inventory/index.js';
@@ -164,5 +164,31 @@ describe('dashboard server side', () => {
     await s.cp.tokens.revoke(t.info.id, 'test');
     await ended;
     assert.match(text, /event: end\ndata: \{"reason":"session ended"\}/);
+  });
+});
+
+describe('dashboard server side on PostgreSQL', () => {
+  let s: TestServer;
+  before(async () => { s = await startTestServer({ databaseUrl: PG_URL, databaseSchema: pgSchemaName('zt_dash') }); });
+  after(async () => { await s?.close(); });
+
+  it('overview histogram, trust history bound and sorting work on PostgreSQL too', async () => {
+    await s.cp.inventory.importDevices([
+      { id: 'a-1', name: 'Alpha', type: 'sensor', segment: 'lab', site: 'hq' },
+      { id: 'b-1', name: 'Bravo', type: 'sensor', segment: 'lab' },
+    ], 'test');
+    await s.cp.inventory.setPosture('a-1', { trustScore: 100 });
+    await s.cp.inventory.setPosture('b-1', { trustScore: 35.5 });
+    const o = (await call(s.h.apiUrl, s.caBundlePath, 'GET', '/api/v1/overview', { token: s.adminToken })).json<{ trust: { buckets: number[]; unscored: number }; devices: { bySegment: Record<string, number> } }>();
+    assert.equal(o.trust.buckets[9], 1);
+    assert.equal(o.trust.buckets[3], 1);
+    assert.equal(o.trust.unscored, 0);
+    assert.equal(o.devices.bySegment.lab, 2);
+    for (let i = 0; i < TRUST_HISTORY_PER_DEVICE + 3; i++) await s.cp.inventory.setPosture('b-1', { trustScore: i % 2 === 0 ? 10 : 20 });
+    const h = (await call(s.h.apiUrl, s.caBundlePath, 'GET', '/api/v1/devices/b-1/trust-history', { token: s.adminToken })).json<{ points: { score: number }[] }>();
+    assert.equal(h.points.length, TRUST_HISTORY_PER_DEVICE);
+    assert.equal(h.points.at(-1)!.score, 10);
+    const sorted = (await call(s.h.apiUrl, s.caBundlePath, 'GET', '/api/v1/devices?sort=site&order=asc', { token: s.adminToken })).json<{ devices: { id: string }[] }>();
+    assert.equal(sorted.devices.length, 2);
   });
 });
