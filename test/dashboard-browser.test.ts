@@ -195,6 +195,37 @@ describe('dashboard in Chromium', () => {
     assert.ok(audit.some((e) => e.action === 'operator.mfa-enrol' && (e.details as { method?: string }).method === 'webauthn'));
   });
 
+  it('policies: validation errors show inline, the what-if report comes before applying, then apply', async () => {
+    const sam = await createOperator(s, { username: 'sam', role: 'secops', password: 'correct horse secops', totp: true });
+    const page = await (await newContext()).newPage();
+    await uiLoginTotp(page, base, login(sam));
+    await page.getByRole('link', { name: 'Policies' }).click();
+    const editor = page.getByLabel('Edit the policy set (Cedar)');
+    await page.getByTestId('policy-version').waitFor();
+    const before = Number(await page.getByTestId('policy-version').textContent());
+    const original = await editor.inputValue();
+    assert.match(original, /permit/);
+    await editor.fill(`${original}\npermit (principal, action == Action::"teleport", resource);\n`);
+    assert.equal(await page.getByRole('button', { name: 'Apply…' }).isDisabled(), true);
+    await page.getByRole('button', { name: 'Validate and show what changes' }).click();
+    const problems = page.locator('#policy-problems');
+    await problems.waitFor();
+    assert.match(await problems.textContent() ?? '', /teleport/);
+    assert.equal(await editor.getAttribute('aria-invalid'), 'true');
+    await page.screenshot({ path: join(shots, 'policy-invalid.png') });
+
+    await editor.fill(`// reviewed by sam\n${original}`);
+    await page.getByRole('button', { name: 'Validate and show what changes' }).click();
+    await page.getByTestId('what-if').getByText('No device gains or loses anything.').waitFor();
+    await page.getByRole('button', { name: 'Apply…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Apply this policy set?' });
+    await dialog.getByLabel('Comment (recorded with the version)').fill('comment only');
+    await dialog.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('status').filter({ hasText: `Applied as version ${before + 1}.` }).waitFor();
+    assert.equal((await s.cp.policies.active())?.version, before + 1);
+    await page.screenshot({ path: join(shots, 'policy-applied.png') });
+  });
+
   it('logging out ends the session: the API answers 401 and the login form is back', async () => {
     const page = await (await newContext()).newPage();
     await uiLoginTotp(page, base, login(auditor));

@@ -73,7 +73,7 @@ export function Policies({ me }: { me: Me }): ReactNode {
       <div className="split policy-split">
         <section>
           <label htmlFor="policy-text">{editable ? 'Edit the policy set (Cedar)' : 'Policy set (Cedar, read-only)'}</label>
-          <textarea id="policy-text" className="code" spellCheck={false} value={draft} readOnly={!editable} rows={22}
+          <textarea id="policy-text" className="code" spellCheck={false} value={draft} readOnly={!editable} rows={16}
             aria-invalid={problems !== undefined} aria-describedby={problems !== undefined ? 'policy-problems' : undefined}
             onChange={(e) => { setText(e.target.value); setProblems(undefined); }} />
           {problems !== undefined ? (
