@@ -3,7 +3,7 @@
  * the current path. Without a session only the login form renders; nothing else is fetched.
  */
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { api, ApiError, setCsrfToken, setUnauthenticatedHandler, type Me } from './api.js';
+import { api, ApiError, canApprove, canReadAudit, setCsrfToken, setUnauthenticatedHandler, type Me, type Role } from './api.js';
 import { Link } from './components.js';
 import { navigate, usePath } from './router.js';
 import { closeStream, openStream, useStreamStatus } from './stream.js';
@@ -17,14 +17,16 @@ import { Alerts } from './pages/Alerts.js';
 import { Policies } from './pages/Policies.js';
 import { Audit } from './pages/Audit.js';
 import { Account } from './pages/Account.js';
+import { Approvals } from './pages/Approvals.js';
 
-const NAV: { to: string; label: string; match: (p: string) => boolean }[] = [
+const NAV: { to: string; label: string; match: (p: string) => boolean; show?: (r: Role) => boolean }[] = [
   { to: '/', label: 'Overview', match: (p) => p === '/' },
   { to: '/inventory', label: 'Inventory', match: (p) => p.startsWith('/inventory') || p.startsWith('/devices/') },
   { to: '/segments', label: 'Segment map', match: (p) => p.startsWith('/segments') },
   { to: '/alerts', label: 'Alerts', match: (p) => p.startsWith('/alerts') },
   { to: '/policies', label: 'Policies', match: (p) => p.startsWith('/policies') },
-  { to: '/audit', label: 'Audit', match: (p) => p.startsWith('/audit') },
+  { to: '/audit', label: 'Audit', match: (p) => p.startsWith('/audit'), show: canReadAudit },
+  { to: '/approvals', label: 'Approvals', match: (p) => p.startsWith('/approvals'), show: canApprove },
 ];
 
 export function App(): ReactNode {
@@ -66,6 +68,7 @@ function Shell({ me, reloadMe, onLoggedOut }: { me: Me; reloadMe: () => void; on
   else if (pathname === '/alerts') page = <Alerts me={me} />;
   else if (pathname === '/policies') page = <Policies me={me} />;
   else if (pathname === '/audit') page = <Audit me={me} />;
+  else if (pathname === '/approvals') page = <Approvals me={me} />;
   else if (pathname === '/account') page = <Account me={me} onChanged={reloadMe} />;
   else page = <main id="main" className="page"><h1>Not found</h1><p>No page at {pathname}. <Link to="/">Back to the overview</Link>.</p></main>;
   return (
@@ -75,7 +78,7 @@ function Shell({ me, reloadMe, onLoggedOut }: { me: Me; reloadMe: () => void; on
         <span className="brand"><span className="logo" aria-hidden="true">ζ</span> Zeta</span>
         <nav aria-label="Main">
           <ul>
-            {NAV.map((n) => <li key={n.to}><Link to={n.to} aria-current={n.match(pathname) ? 'page' : undefined}>{n.label}</Link></li>)}
+            {NAV.filter((n) => n.show === undefined || n.show(me.operator.role)).map((n) => <li key={n.to}><Link to={n.to} aria-current={n.match(pathname) ? 'page' : undefined}>{n.label}</Link></li>)}
           </ul>
         </nav>
         <div className="who">

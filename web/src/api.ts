@@ -171,3 +171,7 @@ export function canEditPolicy(role: Role | undefined): boolean {
 export function canReadAudit(role: Role | undefined): boolean {
   return role === 'admin' || role === 'auditor' || role === 'secops';
 }
+
+export function canApprove(role: Role | undefined): boolean {
+  return role === 'admin' || role === 'secops';
+}
