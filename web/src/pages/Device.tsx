@@ -4,7 +4,7 @@
  * step-up and the api layer shows the dialog).
  */
 import { useState, type ReactNode } from 'react';
-import { api, ApiError, canActOnDevices, qs, type Device, type Me } from '../api.js';
+import { api, ApiError, canActOnDevices, canReadAudit, qs, type Device, type Me } from '../api.js';
 import { useApi, fmtTime, errorText } from '../hooks.js';
 import { useLiveRefresh, useStreamEvents } from '../stream.js';
 import { LineChart } from '../charts.js';
@@ -31,7 +31,8 @@ export function DevicePage({ id, me }: { id: string; me: Me }): ReactNode {
   const device = useApi<Device>(`/api/v1/devices/${enc}`);
   const trust = useApi<{ points: { at: string; score: number }[] }>(`/api/v1/devices/${enc}/trust-history`);
   const events = useApi<{ events: GatewayEvent[] }>(`/api/v1/gateway/events${qs({ device: id, limit: 50 })}`);
-  const decisions = useApi<{ entries: Decision[] }>(`/api/v1/decisions${qs({ device: id, limit: 50 })}`);
+  // The decision log is part of the audit trail: asked for only by roles that may read it.
+  const decisions = useApi<{ entries: Decision[] }>(canReadAudit(me.operator.role) ? `/api/v1/decisions${qs({ device: id, limit: 50 })}` : null);
   const [pending, setPending] = useState<Action | null>(null);
   const [reason, setReason] = useState('');
   const [revokeReason, setRevokeReason] = useState('keyCompromise');
@@ -121,7 +122,7 @@ export function DevicePage({ id, me }: { id: string; me: Me }): ReactNode {
         </section>
         <section className="panel" aria-labelledby="d-dec">
           <h2 id="d-dec">Recent decisions</h2>
-          {decisions.error !== undefined ? <p className="muted">{decisions.error instanceof ApiError && decisions.error.status === 403 ? 'Your role cannot read the decision log (it is part of the audit trail).' : errorText(decisions.error)}</p> : (
+          {!canReadAudit(me.operator.role) ? <p className="muted">The decision log is part of the audit trail; your role ({me.operator.role}) cannot read it.</p> : decisions.error !== undefined ? <p className="muted">{decisions.error instanceof ApiError && decisions.error.status === 403 ? 'Your role cannot read the decision log (it is part of the audit trail).' : errorText(decisions.error)}</p> : (
             <ul className="plain log">
               {(decisions.data?.entries ?? []).slice().reverse().map((e, i) => <li key={i}><span className={`badge dec-${e.decision}`}>{e.decision}</span> {e.request.action} {e.request.topic ?? ''} <span className="muted">{(e.determining ?? e.reasons ?? []).join(', ')}</span></li>)}
               {(decisions.data?.entries.length ?? 0) === 0 ? <li className="muted">No recent decisions.</li> : null}
