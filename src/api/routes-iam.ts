@@ -21,7 +21,7 @@ const idOf = (ctx: RouteContext): string => parse(z.strictObject({ id: z.string(
 const scopeSchema = z.strictObject({ sites: z.array(z.string().max(128)).max(100).optional(), segments: z.array(z.string().max(128)).max(100).optional() });
 const newOperator = z.strictObject({
   username: z.string().min(1).max(64), role: z.enum(ROLES), displayName: z.string().min(1).max(128).optional(),
-  password: z.string().min(1).max(256), scope: scopeSchema.optional(),
+  password: z.string().min(1).max(256).optional(), scope: scopeSchema.optional(),
   sso: z.strictObject({ issuer: z.string().url().max(512), subject: z.string().min(1).max(255) }).optional(),
 });
 const patchOperator = z.strictObject({ role: z.enum(ROLES).optional(), scope: scopeSchema.optional(), disabled: z.boolean().optional() });
@@ -64,7 +64,7 @@ export const IAM_ROUTES: readonly ApiRoute[] = [
     handler: async ({ cp, req, actor }) => {
       const b = parse(newOperator, req.body, 'body');
       return cp.iam.operators.create({
-        username: b.username, role: b.role, password: b.password,
+        username: b.username, role: b.role, ...(b.password === undefined ? {} : { password: b.password }),
         ...(b.displayName === undefined ? {} : { displayName: b.displayName }), ...(b.scope === undefined ? {} : { scope: b.scope }), ...(b.sso === undefined ? {} : { oidc: b.sso }),
       }, actor);
     },

@@ -51,16 +51,27 @@ export function registerIamCommands(program: Command, h: CliHelpers): void {
     .option('--display-name <name>')
     .option('--site <site>', 'limit to a site (repeatable, or comma separated)', list)
     .option('--segment <segment>', 'limit to a segment (repeatable, or comma separated)', list)
+    .option('--sso-subject <sub>', 'link a single-sign-on identity: the IdP subject (issuer: --sso-issuer or oidcIssuer)')
+    .option('--sso-issuer <url>', 'issuer of --sso-subject (default: the configured oidcIssuer)')
+    .option('--no-password', 'single-sign-on only: no password (needs --sso-subject)')
     .option('--totp', 'enrol TOTP now and print its secret and recovery codes once (provisioning; --data only)')
     .action(run(async (b, o, username: string) => {
-      const x = o as { role: string; passwordStdin?: boolean; displayName?: string; site?: string[]; segment?: string[]; totp?: boolean };
-      const generated = x.passwordStdin !== true;
-      const password = generated ? `${randomWords()}` : await readStdin();
+      const x = o as { role: string; passwordStdin?: boolean; displayName?: string; site?: string[]; segment?: string[]; totp?: boolean; ssoSubject?: string; ssoIssuer?: string; password?: boolean };
+      const noPassword = x.password === false;
+      if (noPassword && x.ssoSubject === undefined) throw new ZetaError('ZETA_ERR_VALIDATION', '--no-password needs --sso-subject');
+      const generated = x.passwordStdin !== true && !noPassword;
+      const password = noPassword ? undefined : generated ? randomWords() : await readStdin();
+      const t0 = target(b, o);
+      const issuer = x.ssoIssuer ?? ('cp' in t0 ? t0.cp.config.oidcIssuer : undefined);
+      if (x.ssoSubject !== undefined && issuer === undefined) throw new ZetaError('ZETA_ERR_VALIDATION', '--sso-subject needs --sso-issuer (or oidcIssuer in the configuration)');
+      const sso = x.ssoSubject === undefined ? undefined : { issuer: issuer!, subject: x.ssoSubject };
       const scope = { ...(x.site === undefined ? {} : { sites: x.site }), ...(x.segment === undefined ? {} : { segments: x.segment }) };
       const t = target(b, o);
       let out: Record<string, unknown>;
       if ('cp' in t) {
-        const op = await t.cp.iam.operators.create({ username, role: x.role, password, scope, ...(x.displayName === undefined ? {} : { displayName: x.displayName }) }, cliActor());
+        const op = await t.cp.iam.operators.create({
+          username, role: x.role, scope, ...(password === undefined ? {} : { password }), ...(sso === undefined ? {} : { oidc: sso }), ...(x.displayName === undefined ? {} : { displayName: x.displayName }),
+        }, cliActor());
         out = { ...op };
         if (x.totp === true) {
           const p = await t.cp.iam.operators.provisionTotp(op.id, cliActor());
@@ -68,9 +79,11 @@ export function registerIamCommands(program: Command, h: CliHelpers): void {
         }
       } else {
         if (x.totp === true) throw new ZetaError('ZETA_ERR_VALIDATION', '--totp provisions on a data directory only; over the API the operator enrols at first login');
-        out = await apiCall<Record<string, unknown>>(t.client, 'POST', '/api/v1/operators', { username, role: x.role, password, scope, ...(x.displayName === undefined ? {} : { displayName: x.displayName }) });
+        out = await apiCall<Record<string, unknown>>(t.client, 'POST', '/api/v1/operators', {
+          username, role: x.role, scope, ...(password === undefined ? {} : { password }), ...(sso === undefined ? {} : { sso }), ...(x.displayName === undefined ? {} : { displayName: x.displayName }),
+        });
       }
-      return generated ? { ...out, password } : out;
+      return generated && password !== undefined ? { ...out, password } : out;
     }, (v: { username: string; role: string; password?: string; totpSecret?: string; recoveryCodes?: string[] }) => [
       `operator ${v.username} (${v.role}) added`,
       ...(v.password === undefined ? [] : [`password (shown once): ${v.password}`]),
