@@ -226,6 +226,37 @@ describe('dashboard in Chromium', () => {
     await page.screenshot({ path: join(shots, 'policy-applied.png') });
   });
 
+  it('first login enrols TOTP (secret shown as text and otpauth URL), shows recovery codes once; a recovery code logs in later', async () => {
+    const nia = await createOperator(s, { username: 'nia', role: 'devops', password: 'correct horse newcomer' });
+    const page = await (await newContext()).newPage();
+    await page.goto(`${base}/`);
+    await page.getByLabel('User name').fill('nia');
+    await page.getByLabel('Password').fill(nia.password);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const secret = (await page.getByTestId('totp-secret').textContent())!.trim();
+    assert.match(secret, /^[A-Z2-7]{16,}$/);
+    assert.match((await page.getByTestId('totp-url').textContent())!, new RegExp(`^otpauth://totp/.*secret=${secret}`));
+    await page.screenshot({ path: join(shots, 'enrol-totp.png') });
+    await page.getByLabel('Code from your authenticator app').fill(await codeFor({ ...nia, totpSecret: secret })());
+    await page.getByRole('button', { name: 'Confirm and sign in' }).click();
+    const codes = await page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allTextContents();
+    assert.equal(codes.length, 10);
+    await page.getByRole('button', { name: /I have saved them/ }).click();
+    await page.getByTestId('whoami').filter({ hasText: 'nia' }).waitFor();
+    await page.getByRole('button', { name: 'Log out' }).click();
+
+    await page.getByLabel('User name').fill('nia');
+    await page.getByLabel('Password').fill(nia.password);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Use a recovery code' }).click();
+    await page.getByLabel('Recovery code', { exact: true }).fill('not-a-code');
+    await page.getByRole('button', { name: 'Use recovery code' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByLabel('Recovery code', { exact: true }).fill(codes[0]!.trim());
+    await page.getByRole('button', { name: 'Use recovery code' }).click();
+    await page.getByTestId('whoami').filter({ hasText: 'nia' }).waitFor();
+  });
+
   it('logging out ends the session: the API answers 401 and the login form is back', async () => {
     const page = await (await newContext()).newPage();
     await uiLoginTotp(page, base, login(auditor));

@@ -90,13 +90,13 @@ export function Login(props: { onLoggedIn: () => void }): ReactNode {
         {stage.kind === 'mfa' ? (
           <div>
             {stage.using === 'totp' ? (
-              <form onSubmit={onCode('/api/v1/auth/totp')} aria-label="Authenticator code">
+              <form onSubmit={onCode('/api/v1/auth/totp')} aria-label="Sign in with an authenticator code">
                 <label htmlFor="code">Code from your authenticator app</label>
                 <input id="code" name="code" inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6,8}" required maxLength={8} autoFocus />
                 <button type="submit" className="primary" disabled={busy}>Verify</button>
               </form>
             ) : (
-              <form onSubmit={onCode('/api/v1/auth/recovery')} aria-label="Recovery code">
+              <form onSubmit={onCode('/api/v1/auth/recovery')} aria-label="Sign in with a recovery code">
                 <label htmlFor="recovery">Recovery code</label>
                 <input id="recovery" name="code" autoComplete="off" required maxLength={64} autoFocus />
                 <button type="submit" className="primary" disabled={busy}>Use recovery code</button>
