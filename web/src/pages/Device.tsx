@@ -23,6 +23,11 @@ const ACTIONS: { action: Action; label: string; danger: boolean; when: (state: s
 
 const REVOKE_REASONS = ['keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'unspecified'];
 
+interface AttestHistory {
+  key: { method: string; ekTrust: string | null; boundAt: string } | null;
+  due: boolean;
+  results: { id: string; status: string; reason: string | null; method: string; weaker: boolean; at: string }[];
+}
 interface GatewayEvent { type: string; at: string; clientAddress: string; deviceId?: string; topic?: string; detail?: string; reason?: string }
 interface Decision { at?: string; decision: string; request: { principal: string; action: string; topic?: string }; reasons?: string[]; determining?: string[] }
 
@@ -33,6 +38,7 @@ export function DevicePage({ id, me }: { id: string; me: Me }): ReactNode {
   const events = useApi<{ events: GatewayEvent[] }>(`/api/v1/gateway/events${qs({ device: id, limit: 50 })}`);
   // The decision log is part of the audit trail: asked for only by roles that may read it.
   const decisions = useApi<{ entries: Decision[] }>(canReadAudit(me.operator.role) ? `/api/v1/decisions${qs({ device: id, limit: 50 })}` : null);
+  const attest = useApi<AttestHistory>(`/api/v1/devices/${enc}/attestations?limit=10`);
   const [pending, setPending] = useState<Action | null>(null);
   const [reason, setReason] = useState('');
   const [revokeReason, setRevokeReason] = useState('keyCompromise');
@@ -40,7 +46,7 @@ export function DevicePage({ id, me }: { id: string; me: Me }): ReactNode {
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState<string>();
 
-  useLiveRefresh((c) => c.subject === id || c.subject === '*', () => { device.reload(); trust.reload(); });
+  useLiveRefresh((c) => c.subject === id || c.subject === '*', () => { device.reload(); trust.reload(); attest.reload(); });
   useStreamEvents({ alert: (a) => { if (a.device === id) { events.reload(); decisions.reload(); } } });
 
   const run = (a: Action): void => {
@@ -106,6 +112,23 @@ export function DevicePage({ id, me }: { id: string; me: Me }): ReactNode {
             <dt>Attestation</dt><dd>{att?.status === undefined ? 'unknown' : `${att.status}${att.method !== undefined ? ` (${att.method})` : ''}${att.at !== undefined ? `, ${fmtTime(att.at)}` : ''}`}</dd>
             {att?.reason !== undefined ? <><dt>Reason</dt><dd>{att.reason}</dd></> : null}
           </dl>
+        </section>
+        <section className="panel" aria-labelledby="d-att">
+          <h2 id="d-att">Attestation</h2>
+          {attest.error instanceof ApiError && attest.error.status === 404 && attest.error.detail.startsWith('no route')
+            ? <p className="muted">This server has no attestation service.</p>
+            : attest.error !== undefined ? <ErrorNote error={attest.error} /> : attest.data === undefined ? <Loading what="attestations" /> : (
+              <>
+                <dl className="facts">
+                  <dt>Key</dt><dd>{attest.data.key === null ? 'none bound' : `${attest.data.key.method}${attest.data.key.ekTrust !== null ? `, EK ${attest.data.key.ekTrust}` : ''} since ${fmtTime(attest.data.key.boundAt)}`}</dd>
+                  <dt>Round due</dt><dd>{attest.data.due ? 'yes (requested)' : 'no'}</dd>
+                </dl>
+                <ul className="plain log">
+                  {attest.data.results.map((r) => <li key={r.id}><span className={`badge ${r.status === 'verified' ? 'dec-allow' : r.status === 'failed' ? 'dec-deny' : ''}`}>{r.status}</span> <span className="muted">{fmtTime(r.at)}</span> {r.method}{r.weaker ? ' (software key, weaker)' : ''} {r.reason ?? ''}</li>)}
+                  {attest.data.results.length === 0 ? <li className="muted">No attestation yet.</li> : null}
+                </ul>
+              </>
+            )}
         </section>
         <section className="panel wide" aria-labelledby="d-trust">
           <h2 id="d-trust">Trust score over time</h2>
