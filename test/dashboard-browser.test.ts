@@ -97,6 +97,12 @@ describe('dashboard in Chromium', () => {
     await uiLoginTotp(page, base, login(devops));
     await page.getByTestId('device-total').filter({ hasText: '3' }).waitFor();
     assert.equal(await page.getByTestId('role').textContent(), 'devops');
+    // Keyboard: the first Tab lands on "Skip to content", with a visible focus ring.
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate('(() => { const e = document.activeElement; const st = getComputedStyle(e); return { text: e.textContent, outline: st.outlineStyle, width: st.outlineWidth }; })()') as { text: string; outline: string; width: string };
+    assert.equal(focused.text, 'Skip to content');
+    assert.notEqual(focused.outline, 'none');
+    assert.notEqual(focused.width, '0px');
     await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
   });
 
