@@ -127,6 +127,26 @@ function compact<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Ex
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
+/**
+ * A scoped operator sees only items about devices in their scope; an item naming no device, or a
+ * device that no longer exists, is left out (fail closed). Unscoped callers see everything.
+ */
+async function inScopeOnly<T>(ctx: RouteContext, items: readonly T[], deviceOf: (t: T) => string | null | undefined): Promise<T[]> {
+  if (isUnscoped(ctx.principal.scope)) return [...items];
+  const verdict = new Map<string, boolean>();
+  const out: T[] = [];
+  for (const item of items) {
+    const id = deviceOf(item);
+    if (id == null) continue;
+    if (!verdict.has(id)) {
+      const d = await ctx.cp.inventory.get(id).catch(() => undefined);
+      verdict.set(id, d !== undefined && ctx.inScope({ id: d.id, site: d.site, segment: d.segment }));
+    }
+    if (verdict.get(id) === true) out.push(item);
+  }
+  return out;
+}
+
 export const ROUTES: readonly ApiRoute[] = [
   {
     method: 'GET', path: '/api/v1/devices', tag: 'devices', summary: 'List devices with filters', action: 'viewFleet',
@@ -371,17 +391,17 @@ export const ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'GET', path: '/api/v1/changes', tag: 'meta', summary: 'Change-feed rows this server has applied after sequence `after` (shows a --data change has arrived)', action: 'viewFleet',
-    handler: async ({ runtime, req }) => {
-      const q = parse(z.strictObject({ after: z.coerce.number().int().min(0).optional() }), req.query, 'query');
-      return { changes: (runtime.recentChanges ?? []).filter((c) => c.seq > (q.after ?? 0)) };
+    handler: async (ctx) => {
+      const q = parse(z.strictObject({ after: z.coerce.number().int().min(0).optional() }), ctx.req.query, 'query');
+      return { changes: await inScopeOnly(ctx, (ctx.runtime.recentChanges ?? []).filter((c) => c.seq > (q.after ?? 0)), (c) => c.subject) };
     },
   },
   {
     method: 'GET', path: '/api/v1/alerts', tag: 'monitor', summary: 'Recent alerts from the detectors, each with its explanation', action: 'viewFleet',
-    handler: async ({ runtime, req }) => {
-      const q = parse(z.strictObject({ device: z.string().max(128).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), req.query, 'query');
-      const all = runtime.alerts ?? [];
-      return { stats: runtime.monitor?.stats() ?? null, alerts: all.filter((a) => q.device === undefined || a.key === q.device).slice(-(q.limit ?? 200)) };
+    handler: async (ctx) => {
+      const q = parse(z.strictObject({ device: z.string().max(128).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), ctx.req.query, 'query');
+      const all = await inScopeOnly(ctx, ctx.runtime.alerts ?? [], (a) => a.key);
+      return { stats: ctx.runtime.monitor?.stats() ?? null, alerts: all.filter((a) => q.device === undefined || a.key === q.device).slice(-(q.limit ?? 200)) };
     },
   },
   {
@@ -393,13 +413,13 @@ export const ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'GET', path: '/api/v1/gateway/sessions', tag: 'gateway', summary: 'Live MQTT sessions: device, address, subscriptions, counters', action: 'viewFleet',
-    handler: async ({ runtime }) => ({ running: runtime.gateway !== undefined, sessions: runtime.gateway?.gateway.sessions() ?? [] }),
+    handler: async (ctx) => ({ running: ctx.runtime.gateway !== undefined, sessions: await inScopeOnly(ctx, ctx.runtime.gateway?.gateway.sessions() ?? [], (x) => x.deviceId) }),
   },
   {
     method: 'GET', path: '/api/v1/gateway/events', tag: 'gateway', summary: 'Recent gateway events (refusals, connects, denials; allowed messages are only counted)', action: 'viewFleet',
-    handler: async ({ runtime, req }) => {
-      const q = parse(z.strictObject({ device: z.string().max(128).optional(), type: z.string().max(40).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), req.query, 'query');
-      const all = runtime.gateway?.recentEvents ?? [];
+    handler: async (ctx) => {
+      const q = parse(z.strictObject({ device: z.string().max(128).optional(), type: z.string().max(40).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), ctx.req.query, 'query');
+      const all = await inScopeOnly(ctx, ctx.runtime.gateway?.recentEvents ?? [], (e) => e.deviceId);
       const hits = all.filter((e) => (q.device === undefined || e.deviceId === q.device) && (q.type === undefined || e.type === q.type));
       return { events: hits.slice(-(q.limit ?? 200)) };
     },
