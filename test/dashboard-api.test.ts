@@ -14,6 +14,7 @@ import { startTestServer, tempDir, PG_URL, pgSchemaName, type TestServer } from 
 import { call, ensureWebBuilt, DIST } from './dashboard-helpers.js';
 import { registerDashboard } from '../src/api/dashboard-static.js';
 import { TRUST_HISTORY_PER_DEVICE } from '../src/inventory/index.js';
+import { createOperator, loginWithTotp, https } from './iam-helpers.js';
 
 describe('dashboard server side', () => {
   let s: TestServer;
@@ -164,6 +165,54 @@ describe('dashboard server side', () => {
     await s.cp.tokens.revoke(t.info.id, 'test');
     await ended;
     assert.match(text, /event: end\ndata: \{"reason":"session ended"\}/);
+  });
+});
+
+describe('dashboard stream with a cookie session', () => {
+  let s: TestServer;
+  before(async () => { s = await startTestServer({ streamHeartbeatMs: 200 }); });
+  after(async () => { await s?.close(); });
+
+  it('ends with the session at logout, and sends a scoped operator no subjects', async () => {
+    const ca = readFileSync(s.caBundlePath);
+    const open = (cookie: string): { text: () => string; ended: Promise<void> } => {
+      let text = '';
+      const ended = new Promise<void>((resolve, reject) => {
+        const req = request(new URL('/api/v1/stream', s.h.apiUrl.replace('127.0.0.1', 'localhost')), { ca, headers: { cookie, accept: 'text/event-stream' } }, (res) => {
+          res.on('data', (d: Buffer) => { text += d.toString(); });
+          res.on('end', () => resolve());
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      return { text: () => text, ended };
+    };
+    const waitFor = async (f: () => string, re: RegExp): Promise<void> => {
+      for (let i = 0; i < 200 && !re.test(f()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(f(), re);
+    };
+    await s.cp.inventory.importDevices([{ id: 'hq-1', name: 'HQ sensor', type: 'sensor', site: 'hq' }, { id: 'far-1', name: 'Far sensor', type: 'sensor', site: 'far' }], 'test');
+    const full = await createOperator(s, { username: 'olga', role: 'secops', password: 'correct horse olga', totp: true });
+    const scoped = await createOperator(s, { username: 'sid', role: 'devops', password: 'correct horse sid', totp: true, scope: { sites: ['hq'] } });
+    const a = await loginWithTotp(s.h.apiUrl, ca, { username: full.username, password: full.password, totpSecret: full.totpSecret! });
+    const b = await loginWithTotp(s.h.apiUrl, ca, { username: scoped.username, password: scoped.password, totpSecret: scoped.totpSecret! });
+    const sa = open(a.cookie);
+    const sb = open(b.cookie);
+    await waitFor(sa.text, /retry: 3000/);
+    await waitFor(sb.text, /retry: 3000/);
+    await s.cp.inventory.suspend('far-1', 'test');
+    await waitFor(sa.text, /"subject":"far-1"/);
+    await waitFor(sb.text, /event: change\ndata: \{[^\n]*"kind":"device\.state"/);
+    assert.doesNotMatch(sb.text(), /far-1/);
+    // The scoped overview counts only the scope.
+    const o = await https(s.h.apiUrl, ca, 'GET', '/api/v1/overview', { cookie: b.cookie });
+    assert.equal(o.json<{ devices: { total: number } }>().devices.total, 1);
+    const out = await https(s.h.apiUrl, ca, 'POST', '/api/v1/auth/logout', { cookie: a.cookie, csrf: a.csrfToken, body: {} });
+    assert.equal(out.status, 204);
+    await sa.ended;
+    assert.match(sa.text(), /event: end/);
+    await https(s.h.apiUrl, ca, 'POST', '/api/v1/auth/logout', { cookie: b.cookie, csrf: b.csrfToken, body: {} });
+    await sb.ended;
   });
 });
 
