@@ -170,8 +170,9 @@ describe('dashboard server side', () => {
 
 describe('dashboard stream with a cookie session', () => {
   let s: TestServer;
+  let closed = false;
   before(async () => { s = await startTestServer({ streamHeartbeatMs: 200 }); });
-  after(async () => { await s?.close(); });
+  after(async () => { if (!closed) await s?.close(); });
 
   it('ends with the session at logout, and sends a scoped operator no subjects', async () => {
     const ca = readFileSync(s.caBundlePath);
@@ -213,6 +214,14 @@ describe('dashboard stream with a cookie session', () => {
     assert.match(sa.text(), /event: end/);
     await https(s.h.apiUrl, ca, 'POST', '/api/v1/auth/logout', { cookie: b.cookie, csrf: b.csrfToken, body: {} });
     await sb.ended;
+    // A stream still open when the server shuts down is ended by it (close() does not wait on it).
+    const again = await loginWithTotp(s.h.apiUrl, ca, { username: full.username, password: full.password, totpSecret: full.totpSecret! });
+    const sc = open(again.cookie);
+    await waitFor(sc.text, /retry: 3000/);
+    closed = true;
+    await s.close();
+    await sc.ended;
+    assert.doesNotMatch(sc.text(), /event: end/); // cut by the shutdown, not by the session
   });
 });
 

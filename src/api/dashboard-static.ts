@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join, relative, sep, extname } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ZetaError } from '../common/errors.js';
+import { endStreams } from './routes-dashboard.js';
 
 export const DEFAULT_DIST_DIR = join(import.meta.dirname, '..', '..', 'web', 'dist');
 
@@ -101,6 +102,8 @@ export function registerDashboard(app: FastifyInstance, options: { distDir?: str
     if (shell === undefined) throw new ZetaError('ZETA_ERR_NOT_FOUND', 'no index.html');
     return send(reply, 200, shell);
   };
+  // The dashboard's live streams never go idle: end them when the server starts closing.
+  app.addHook('preClose', (done) => { endStreams(app); done(); });
   // Fastify answers HEAD from these GET routes (exposeHeadRoutes), without the body.
   app.get('/', async (req, reply) => handler('GET', req.url, reply));
   app.get('/*', async (req, reply) => handler('GET', req.url, reply));

@@ -31,6 +31,13 @@ export const STREAM_LIMITS = {
 } as const;
 
 let openStreams = 0;
+/** Open streams per server instance, so shutting a server down can end them (they never go idle). */
+const liveStreams = new WeakMap<object, Set<() => void>>();
+
+/** Ends every open stream of a server: called from its preClose hook, or close() would wait on them. */
+export function endStreams(server: object): void {
+  for (const close of [...(liveStreams.get(server) ?? [])]) close();
+}
 
 /**
  * Whether the credential behind a long-lived request still stands, read without touching it: a
@@ -228,9 +235,13 @@ async function stream(ctx: RouteContext): Promise<unknown> {
     clearTimeout(maxAge);
     feed?.off('change', onChange);
     runtime.monitor?.off('alert', onAlert);
+    liveStreams.get(req.server)?.delete(close);
     res.end();
   }
   res.on('close', close);
+  const mine = liveStreams.get(req.server) ?? new Set<() => void>();
+  liveStreams.set(req.server, mine);
+  mine.add(close);
   return undefined;
 }
 
