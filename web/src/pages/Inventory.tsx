@@ -40,7 +40,8 @@ function readFilters(): Filters {
 
 export function Inventory(): ReactNode {
   const [filters, setFilters] = useState<Filters>(readFilters);
-  const [typed, setTyped] = useState(filters.q);
+  // What is typed into the text filters; applied after a pause (one request per pause, not per key).
+  const [typed, setTyped] = useState({ q: filters.q, type: filters.type, segment: filters.segment, site: filters.site });
   const [total, setTotal] = useState<number | null>(null);
   const [pages, setPages] = useState<Map<number, Device[]>>(new Map());
   const [error, setError] = useState<unknown>();
@@ -52,9 +53,8 @@ export function Inventory(): ReactNode {
 
   const query = useMemo(() => ({ q: filters.q, state: filters.state, type: filters.type, segment: filters.segment, site: filters.site, sort: filters.sort, order: filters.order }), [filters]);
 
-  // Debounce typing into the search box: one request per pause, not per key.
   useEffect(() => {
-    const t = setTimeout(() => setFilters((f) => (f.q === typed ? f : { ...f, q: typed })), 250);
+    const t = setTimeout(() => setFilters((f) => (f.q === typed.q && f.type === typed.type && f.segment === typed.segment && f.site === typed.site ? f : { ...f, ...typed })), 250);
     return () => clearTimeout(t);
   }, [typed]);
 
@@ -128,22 +128,23 @@ export function Inventory(): ReactNode {
   }
 
   const set = (k: keyof Filters) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>): void => setFilters((f) => ({ ...f, [k]: e.target.value }));
+  const type = (k: keyof typeof typed) => (e: React.ChangeEvent<HTMLInputElement>): void => setTyped((t) => ({ ...t, [k]: e.target.value }));
   const sortBy = (k: SortKey): void => setFilters((f) => ({ ...f, sort: k, order: f.sort === k && f.order === 'asc' ? 'desc' : 'asc' }));
 
   return (
     <main id="main" className="page inventory">
       <h1>Inventory</h1>
-      <form className="filters" role="search" aria-label="Filter devices" onSubmit={(e) => { e.preventDefault(); setFilters((f) => ({ ...f, q: typed })); }}>
-        <label>Search <input type="search" name="q" value={typed} onChange={(e) => setTyped(e.target.value)} placeholder="name or id" maxLength={128} /></label>
+      <form className="filters" role="search" aria-label="Filter devices" onSubmit={(e) => { e.preventDefault(); setFilters((f) => ({ ...f, ...typed })); }}>
+        <label>Search <input type="search" name="q" value={typed.q} onChange={type('q')} placeholder="name or id" maxLength={128} /></label>
         <label>State
           <select value={filters.state} onChange={set('state')}>
             <option value="">any</option>
             {STATES.map((s) => <option key={s} value={s}>{s}</option>)}
           </select>
         </label>
-        <label>Type <input value={filters.type} onChange={set('type')} maxLength={32} size={10} /></label>
-        <label>Segment <input value={filters.segment} onChange={set('segment')} maxLength={63} size={10} /></label>
-        <label>Site <input value={filters.site} onChange={set('site')} maxLength={128} size={10} /></label>
+        <label>Type <input value={typed.type} onChange={type('type')} maxLength={32} size={10} /></label>
+        <label>Segment <input value={typed.segment} onChange={type('segment')} maxLength={63} size={10} /></label>
+        <label>Site <input value={typed.site} onChange={type('site')} maxLength={128} size={10} /></label>
         <p className="count" role="status" aria-live="polite" data-testid="result-count">{total === null ? 'Searching…' : `${total.toLocaleString('en')} devices`}</p>
       </form>
       <ErrorNote error={error} />
