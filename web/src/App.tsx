@@ -3,7 +3,7 @@
  * the current path. Without a session only the login form renders; nothing else is fetched.
  */
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { api, ApiError, canApprove, canReadAudit, setCsrfToken, setUnauthenticatedHandler, type Me, type Role } from './api.js';
+import { api, canApprove, canReadAudit, setCsrfToken, setUnauthenticatedHandler, type Me, type Role } from './api.js';
 import { Link } from './components.js';
 import { navigate, usePath } from './router.js';
 import { closeStream, openStream, useStreamStatus } from './stream.js';
@@ -32,9 +32,10 @@ const NAV: { to: string; label: string; match: (p: string) => boolean; show?: (r
 export function App(): ReactNode {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
   const loadMe = useCallback(() => {
-    api<Me>('/api/v1/auth/me').then((m) => { setCsrfToken(m.csrfToken); setMe(m); }, (e: unknown) => {
+    // No session (401) or no answer at all: either way only the login form is shown (fail closed).
+    api<Me>('/api/v1/auth/me').then((m) => { setCsrfToken(m.csrfToken); setMe(m); }, () => {
       setCsrfToken(null);
-      setMe(e instanceof ApiError && e.status === 401 ? null : null);
+      setMe(null);
     });
   }, []);
   useEffect(() => { loadMe(); }, [loadMe]);
