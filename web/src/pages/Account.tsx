@@ -5,6 +5,47 @@ import { api, type Me } from '../api.js';
 import { ErrorNote } from '../components.js';
 import { fmtTime } from '../hooks.js';
 
+function AddTotp({ onChanged }: { onChanged: () => void }): ReactNode {
+  const [setup, setSetup] = useState<{ secret: string; otpauthUrl: string }>();
+  const [codes, setCodes] = useState<string[]>();
+  const [error, setError] = useState<unknown>();
+  const start = (): void => {
+    setError(undefined);
+    api<{ secret: string; otpauthUrl: string }>('/api/v1/auth/totp/setup', { method: 'POST', body: {} }).then(setSetup, setError);
+  };
+  const confirm = (e: FormEvent<HTMLFormElement>): void => {
+    e.preventDefault();
+    const code = String(new FormData(e.currentTarget).get('code') ?? '').trim();
+    api<{ recoveryCodes?: string[] }>('/api/v1/auth/totp', { method: 'POST', body: { code } }).then((r) => {
+      setSetup(undefined);
+      if (r.recoveryCodes !== undefined) setCodes(r.recoveryCodes);
+      onChanged();
+    }, setError);
+  };
+  return (
+    <section className="panel">
+      <h2>Authenticator app</h2>
+      <ErrorNote error={error} />
+      {codes !== undefined ? (
+        <>
+          <p>Your recovery codes, shown only now:</p>
+          <ul className="codes" aria-label="Recovery codes">{codes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
+        </>
+      ) : setup === undefined ? <button type="button" onClick={start}>Set up an authenticator app</button> : (
+        <>
+          <p><span className="label">Secret</span> <code className="secret">{setup.secret}</code></p>
+          <p><span className="label">otpauth URL</span> <code className="secret">{setup.otpauthUrl}</code></p>
+          <form onSubmit={confirm} aria-label="Confirm the authenticator app" className="inline-form">
+            <label htmlFor="add-totp-code">Code</label>
+            <input id="add-totp-code" name="code" inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6,8}" required maxLength={8} />
+            <button type="submit" className="primary">Confirm</button>
+          </form>
+        </>
+      )}
+    </section>
+  );
+}
+
 export function Account({ me, onChanged }: { me: Me; onChanged: () => void }): ReactNode {
   const [error, setError] = useState<unknown>();
   const [done, setDone] = useState<string>();
@@ -40,6 +81,7 @@ export function Account({ me, onChanged }: { me: Me; onChanged: () => void }): R
         <dt>Passkeys</dt><dd data-testid="passkey-count">{me.mfa.passkeys}</dd>
         <dt>Step-up valid until</dt><dd>{fmtTime(me.stepUpUntil)}</dd>
       </dl>
+      {!me.mfa.totp ? <AddTotp onChanged={onChanged} /> : null}
       <section className="panel">
         <h2>Add a passkey</h2>
         <form onSubmit={onRegister} aria-label="Register a passkey" className="inline-form">
