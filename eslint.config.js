@@ -51,7 +51,7 @@ export default tseslint.config(
   { ignores: ['node_modules/**', 'web/dist/**', 'dist/**', '**/*.mjs', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
@@ -60,6 +60,16 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
   },
   ...componentConfigs,
+  {
+    // The dashboard is browser code: it talks to the server only over the API, never by import.
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^(\\.\\./)+src/', message: 'The dashboard reaches the server through the HTTP API only.' },
+        { regex: '^node:', message: 'The dashboard runs in the browser.' },
+      ] }],
+    },
+  },
   {
     // The gateway asks the pure policy engine directly (it is the decision function).
     files: ['src/gateway/**/*.ts'],

@@ -8,6 +8,7 @@ const benches: [string, string[]][] = [
   ['bench/policy.ts', []],
   ['bench/detect.ts', []],
   ['bench/gateway.ts', ['--quick']],
+  ['bench/dashboard.ts', []],
 ];
 let failed = 0;
 for (const [file, args] of benches) {

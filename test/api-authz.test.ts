@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { startTestServer, type TestServer } from './helpers.js';
+import { createOperator, loginWithTotp } from './iam-helpers.js';
 import { ROUTES, ROLES, rolesFor, type Role } from '../src/api/index.js';
 
 interface Res { status: number; headers: Record<string, unknown>; body: string; json: () => Record<string, unknown> }
@@ -88,6 +89,43 @@ describe('API authorization matrix', () => {
       manageSegments: ['admin', 'secops'], rotateCa: ['admin', 'secops'], manageAccess: ['admin'], approve: ['admin', 'secops'], ingest: ['admin', 'secops'],
     };
     for (const r of ROUTES) assert.deepEqual(rolesFor(r), expected[r.action], `${r.method} ${r.path} (${r.action})`);
+  });
+
+  it('cookie sessions get the same matrix as tokens (with CSRF header and a fresh step-up), and no CSRF header is refused', async () => {
+    const ca = readFileSync(s.caBundlePath);
+    for (const role of ROLES) {
+      const op = await createOperator(s, { username: `matrix-${role}`, role, password: `matrix-${role}-password`, totp: true });
+      const { cookie, csrfToken } = await loginWithTotp(s.h.apiUrl, ca, { username: op.username, password: op.password, totpSecret: op.totpSecret! });
+      for (const r of ROUTES) {
+        const path = r.path.replace(':id', 'no-such-device');
+        const body = r.method === 'GET' ? undefined : JSON.stringify(r.exampleBody ?? {});
+        const send = (csrf: string | undefined): Promise<Res> => new Promise((resolve, reject) => {
+          const req = request(new URL(path, s.h.apiUrl.replace('127.0.0.1', 'localhost')), {
+            method: r.method, ca,
+            headers: { cookie, ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }), ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }) },
+          }, (res) => {
+            let b = '';
+            res.on('data', (d: Buffer) => { b += d.toString(); });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, json: () => JSON.parse(b) as Record<string, unknown> }));
+          });
+          req.on('error', reject);
+          if (body !== undefined) req.write(body);
+          req.end();
+        });
+        if (r.method !== 'GET') {
+          const noCsrf = await send(undefined);
+          assert.equal(noCsrf.status, 403, `${role} ${r.method} ${r.path} without CSRF: ${noCsrf.body}`);
+          assert.equal(noCsrf.json().code, 'ZETA_ERR_CSRF');
+        }
+        const res = await send(csrfToken);
+        if (rolesFor(r).includes(role)) {
+          assert.ok(res.status !== 401 && res.status !== 403, `${role} ${r.method} ${r.path} (session): ${res.status} ${res.body}`);
+        } else {
+          assert.equal(res.status, 403, `${role} ${r.method} ${r.path} (session) should be forbidden: ${res.body}`);
+          assert.equal(res.json().code, 'ZETA_ERR_FORBIDDEN');
+        }
+      }
+    }
   });
 
   it('a revoked token stops working at once', async () => {

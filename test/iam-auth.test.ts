@@ -224,3 +224,24 @@ describe('login rate limit per address', () => {
     assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
   });
 });
+
+describe('session absolute timeout', () => {
+  let s: TestServer;
+  after(async () => { await s?.close(); });
+  it('ends a session at iamSessionAbsoluteHours even while it is in use', async () => {
+    const clock = new ManualClock(Date.now());
+    s = await startTestServer({ iamSessionAbsoluteHours: 1, iamSessionIdleMinutes: 30 }, clock);
+    const ca = readFileSync(s.caBundlePath);
+    const op = await createOperator(s, { username: 'ivan', role: 'auditor', password: 'ivan-long-password', totp: true });
+    const l = await https(s.h.apiUrl, ca, 'POST', '/api/v1/auth/login', { body: { username: 'ivan', password: op.password } });
+    const t = await https(s.h.apiUrl, ca, 'POST', '/api/v1/auth/totp', { body: { code: await totpNow(op.totpSecret!, clock.now()) }, cookie: cookieFrom(l, '__Host-zeta_pre')! });
+    const cookie = cookieFrom(t, '__Host-zeta_session')!;
+    assert.match(String(t.headers['set-cookie']), /Max-Age=3600/);
+    for (let i = 0; i < 2; i++) {
+      clock.advance(25 * 60_000);
+      assert.equal((await https(s.h.apiUrl, ca, 'GET', '/api/v1/devices', { cookie })).status, 200, 'used within the idle timeout');
+    }
+    clock.advance(25 * 60_000);
+    assert.equal((await https(s.h.apiUrl, ca, 'GET', '/api/v1/devices', { cookie })).status, 401, 'past the absolute lifetime');
+  });
+});

@@ -42,6 +42,11 @@ describe('operator authorization model', () => {
     const list = (await call('GET', '/api/v1/devices', { token })).json<{ devices: { id: string }[]; total: number }>();
     assert.deepEqual(list.devices.map((d) => d.id), [hq]);
     assert.equal(list.total, 1);
+    // Live lists (the change feed, alerts, gateway sessions/events) hold only in-scope devices too.
+    const all = (await call('GET', '/api/v1/changes', { token: s.adminToken })).json<{ changes: { subject: string }[] }>().changes;
+    assert.ok(all.some((c) => c.subject === branch), 'the admin sees the branch device change');
+    const mine = (await call('GET', '/api/v1/changes', { token })).json<{ changes: { subject: string }[] }>().changes;
+    assert.ok(mine.length > 0 && mine.every((c) => c.subject === hq), JSON.stringify(mine));
     // Creating or moving a device out of scope is refused too.
     assert.equal((await call('POST', '/api/v1/devices', { token, body: { name: 'x', type: 'camera', site: 'branch' } })).status, 403);
     assert.equal((await call('POST', '/api/v1/devices', { token, body: { name: 'y', type: 'camera', site: 'hq' } })).status, 201);
@@ -54,6 +59,7 @@ describe('operator authorization model', () => {
 
   it('personal tokens: scopes within the owner\'s rights, bounded expiry, revocable, die with the owner', async () => {
     const op = await createOperator(s, { username: 'tess', role: 'auditor', password: 'tess-long-password', totp: true });
+    clock.set(Date.now()); // loginWithTotp computes codes from the real time
     const { cookie, csrfToken: csrf } = await loginWithTotp(s.h.apiUrl, ca, { username: 'tess', password: op.password, totpSecret: op.totpSecret! });
     const beyond = await call('POST', '/api/v1/me/tokens', { cookie, csrf, body: { name: 'x', scopes: ['manageDevice'], expiresInDays: 7 } });
     assert.equal(beyond.status, 403, beyond.body);
@@ -102,6 +108,7 @@ describe('operator authorization model', () => {
   it('separation of duties: a policy apply waits for a different operator; self-approval is refused', async () => {
     const a = await createOperator(s, { username: 'sec-a', role: 'secops', password: 'sec-a-long-password', totp: true });
     const b = await createOperator(s, { username: 'sec-b', role: 'secops', password: 'sec-b-long-password', totp: true });
+    clock.set(Date.now()); // loginWithTotp computes codes from the real time
     const sa = await loginWithTotp(s.h.apiUrl, ca, { username: 'sec-a', password: a.password, totpSecret: a.totpSecret! });
     const sb = await loginWithTotp(s.h.apiUrl, ca, { username: 'sec-b', password: b.password, totpSecret: b.totpSecret! });
     const before = (await s.cp.policies.active())!.version;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { startTestServer, type TestServer } from './helpers.js';
-import { createOperator, https, cookieFrom, type HttpResult } from './iam-helpers.js';
+import { createOperator, https, cookieFrom, totpNow, type HttpResult } from './iam-helpers.js';
 
 // ---- minimal CBOR (RFC 8949) encoder: unsigned/negative ints, byte and text strings, maps ----
 function head(major: number, n: number): Buffer {
@@ -127,5 +127,14 @@ describe('WebAuthn passkeys', () => {
     const up = await call('POST', '/api/v1/auth/step-up', { cookie, csrf, body: { response: key.assert(so.json<{ challenge: string }>()) } });
     assert.equal(up.status, 200, up.body);
     assert.ok(typeof up.json().stepUpUntil === 'string');
+    // From the session, TOTP can be added beside the passkey (the recovery codes stay the same).
+    const setup = await call('POST', '/api/v1/auth/totp/setup', { cookie, csrf, body: {} });
+    assert.equal(setup.status, 200, setup.body);
+    const secret = setup.json<{ secret: string }>().secret;
+    const confirm = await call('POST', '/api/v1/auth/totp', { cookie, csrf, body: { code: await totpNow(secret) } });
+    assert.equal(confirm.status, 200, confirm.body);
+    assert.equal(confirm.json().recoveryCodes, undefined);
+    assert.equal(cookieFrom(confirm, '__Host-zeta_session'), undefined, 'the session id does not change');
+    assert.deepEqual((await call('GET', '/api/v1/auth/me', { cookie })).json<{ mfa: unknown }>().mfa, { totp: true, passkeys: 1 });
   });
 });

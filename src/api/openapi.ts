@@ -34,6 +34,25 @@ export function openApiDocument(routes: readonly ApiRoute[]): Record<string, unk
       },
     };
   }
+  // Operator login (src/api/routes-auth.ts): before there is a principal, so outside the table.
+  const auth = (method: string, path: string, summary: string): void => {
+    (paths[path] ??= {})[method] = { summary, tags: ['auth'], security: [], responses: { 200: { description: 'Success' }, 400: problem, 401: problem, 403: problem, 429: problem } };
+  };
+  auth('get', '/api/v1/auth/config', 'Which login methods this server offers: {oidc, webauthn}');
+  auth('post', '/api/v1/auth/login', 'Password step: {stage: "mfa", methods} or {stage: "enroll-mfa"}; sets __Host-zeta_pre');
+  auth('post', '/api/v1/auth/totp/setup', 'Start TOTP enrolment (stage enroll-mfa, or a session): {secret, otpauthUrl}');
+  auth('post', '/api/v1/auth/totp', 'Second factor (or enrolment) with a TOTP code: {operator, csrfToken, recoveryCodes?}; sets __Host-zeta_session');
+  auth('post', '/api/v1/auth/recovery', 'Second factor with a single-use recovery code');
+  auth('post', '/api/v1/auth/webauthn/options', 'Passkey assertion options for the pending login');
+  auth('post', '/api/v1/auth/webauthn/verify', 'Second factor with a passkey assertion {response}');
+  auth('post', '/api/v1/auth/webauthn/register/options', 'Passkey creation options (stage enroll-mfa or a session)');
+  auth('post', '/api/v1/auth/webauthn/register/verify', 'Register a passkey {response, name}; at stage enroll-mfa this completes the login');
+  auth('get', '/api/v1/auth/me', 'The session: {operator, csrfToken, stepUpUntil, mfa}');
+  auth('post', '/api/v1/auth/logout', 'End the session (x-csrf-token required)');
+  auth('post', '/api/v1/auth/step-up/options', 'Passkey assertion options for a step-up');
+  auth('post', '/api/v1/auth/step-up', 'Re-authenticate with {code} (TOTP) or {response} (passkey): {stepUpUntil}');
+  auth('get', '/api/v1/auth/oidc/start', 'Single sign-on: 302 to the identity provider');
+  auth('get', '/api/v1/auth/oidc/callback', 'Single sign-on return: session, 302 to /');
   paths['/api/v1/health'] = { get: { summary: 'Liveness', tags: ['meta'], security: [], responses: { 200: { description: 'ok' } } } };
   paths['/api/v1/openapi.json'] = { get: { summary: 'This document', tags: ['meta'], security: [], responses: { 200: { description: 'OpenAPI 3.1' } } } };
   return {

@@ -78,6 +78,13 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane, acces
 
   app.post('/api/v1/auth/totp', opts, async (req, reply) => {
     const b = body(z.strictObject({ code: z.string().min(1).max(16) }), req.body);
+    const pre = await access.preSession(req);
+    if (pre === undefined && (await access.session(req)) !== undefined) {
+      // From a session: confirms a TOTP enrolment started with /auth/totp/setup; the session stays.
+      const s = await h.session(req);
+      const r = await cp.iam.auth.confirmTotp(s.row, b.code.trim(), clientAddress(req));
+      return { operator: operatorView(r.operator), csrfToken: s.row.csrf_token, ...(r.recoveryCodes === undefined ? {} : { recoveryCodes: r.recoveryCodes }) };
+    }
     const g = await cp.iam.auth.totp(await h.pre(req), b.code.trim(), clientAddress(req));
     return h.grant(reply, g);
   });

@@ -16,10 +16,11 @@ import type { GatewayHandle } from './gateway-wiring.js';
 import type { Monitor, Alert } from '../monitor/index.js';
 import type { ResponseRuntime } from './response-wiring.js';
 import { RESPONSE_ROUTES } from './routes-response.js';
-import type { Change } from '../store/index.js';
+import type { Change, ChangeFeed } from '../store/index.js';
+import { DASHBOARD_ROUTES } from './routes-dashboard.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
-import { DEVICE_STATES, parseImport, detectFormat, type Device } from '../inventory/index.js';
+import { DEVICE_STATES, DEVICE_SORT_KEYS, parseImport, detectFormat, type Device } from '../inventory/index.js';
 import { ROLES, PERMISSIONS, isUnscoped } from '../iam/index.js';
 import { IAM_ROUTES, requestApproval } from './routes-iam.js';
 import { ATTEST_ROUTES } from './routes-attest.js';
@@ -36,6 +37,8 @@ export interface Runtime {
   recentChanges?: Change[];
   /** Persisted alerts, playbooks, sinks, ingest (src/api/response-wiring.ts). */
   response?: ResponseRuntime;
+  /** The change feed this server follows (the dashboard's live stream listens to it). */
+  feed?: ChangeFeed;
 }
 
 export interface RouteContext {
@@ -51,6 +54,8 @@ export interface RouteContext {
   /** Whether a device is within the caller's scope (for filtering lists). */
   inScope: (device: DeviceTarget) => boolean;
   afterWrite: () => Promise<void>;
+  /** Re-checks the request's credential now (a long-lived stream ends when its session does). */
+  stillAuthorized?: () => Promise<boolean>;
 }
 
 export interface ApiRoute {
@@ -89,6 +94,8 @@ const listQuery = z.strictObject({
   site: z.string().max(128).optional(),
   expiringWithinDays: z.coerce.number().int().min(0).max(3650).optional(),
   q: z.string().max(128).optional(),
+  sort: z.enum(DEVICE_SORT_KEYS).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
   offset: z.coerce.number().int().min(0).optional(),
 });
@@ -125,6 +132,26 @@ function id(ctx: RouteContext): string {
 
 function compact<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/**
+ * A scoped operator sees only items about devices in their scope; an item naming no device, or a
+ * device that no longer exists, is left out (fail closed). Unscoped callers see everything.
+ */
+async function inScopeOnly<T>(ctx: RouteContext, items: readonly T[], deviceOf: (t: T) => string | null | undefined): Promise<T[]> {
+  if (isUnscoped(ctx.principal.scope)) return [...items];
+  const verdict = new Map<string, boolean>();
+  const out: T[] = [];
+  for (const item of items) {
+    const id = deviceOf(item);
+    if (id == null) continue;
+    if (!verdict.has(id)) {
+      const d = await ctx.cp.inventory.get(id).catch(() => undefined);
+      verdict.set(id, d !== undefined && ctx.inScope({ id: d.id, site: d.site, segment: d.segment }));
+    }
+    if (verdict.get(id) === true) out.push(item);
+  }
+  return out;
 }
 
 export const ROUTES: readonly ApiRoute[] = [
@@ -371,9 +398,9 @@ export const ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'GET', path: '/api/v1/changes', tag: 'meta', summary: 'Change-feed rows this server has applied after sequence `after` (shows a --data change has arrived)', action: 'viewFleet',
-    handler: async ({ runtime, req }) => {
-      const q = parse(z.strictObject({ after: z.coerce.number().int().min(0).optional() }), req.query, 'query');
-      return { changes: (runtime.recentChanges ?? []).filter((c) => c.seq > (q.after ?? 0)) };
+    handler: async (ctx) => {
+      const q = parse(z.strictObject({ after: z.coerce.number().int().min(0).optional() }), ctx.req.query, 'query');
+      return { changes: await inScopeOnly(ctx, (ctx.runtime.recentChanges ?? []).filter((c) => c.seq > (q.after ?? 0)), (c) => c.subject) };
     },
   },
   {
@@ -385,13 +412,13 @@ export const ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'GET', path: '/api/v1/gateway/sessions', tag: 'gateway', summary: 'Live MQTT sessions: device, address, subscriptions, counters', action: 'viewFleet',
-    handler: async ({ runtime }) => ({ running: runtime.gateway !== undefined, sessions: runtime.gateway?.gateway.sessions() ?? [] }),
+    handler: async (ctx) => ({ running: ctx.runtime.gateway !== undefined, sessions: await inScopeOnly(ctx, ctx.runtime.gateway?.gateway.sessions() ?? [], (x) => x.deviceId) }),
   },
   {
     method: 'GET', path: '/api/v1/gateway/events', tag: 'gateway', summary: 'Recent gateway events (refusals, connects, denials; allowed messages are only counted)', action: 'viewFleet',
-    handler: async ({ runtime, req }) => {
-      const q = parse(z.strictObject({ device: z.string().max(128).optional(), type: z.string().max(40).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), req.query, 'query');
-      const all = runtime.gateway?.recentEvents ?? [];
+    handler: async (ctx) => {
+      const q = parse(z.strictObject({ device: z.string().max(128).optional(), type: z.string().max(40).optional(), limit: z.coerce.number().int().min(1).max(2000).optional() }), ctx.req.query, 'query');
+      const all = await inScopeOnly(ctx, ctx.runtime.gateway?.recentEvents ?? [], (e) => e.deviceId);
       const hits = all.filter((e) => (q.device === undefined || e.deviceId === q.device) && (q.type === undefined || e.type === q.type));
       return { events: hits.slice(-(q.limit ?? 200)) };
     },
@@ -416,4 +443,5 @@ export const ROUTES: readonly ApiRoute[] = [
   ...IAM_ROUTES,
   ...RESPONSE_ROUTES,
   ...ATTEST_ROUTES,
+  ...DASHBOARD_ROUTES,
 ];

@@ -15,6 +15,8 @@ import { startGateway, pdpAuthorizer, FlowView, type GatewayHandle } from './gat
 import { PolicyDecisionPoint } from '../policy/index.js';
 import { Monitor, trustScore, type Alert } from '../monitor/index.js';
 import { openApiDocument } from './openapi.js';
+import { registerDashboard } from './dashboard-static.js';
+import { credentialStillValid } from './routes-dashboard.js';
 import { AccessControl, type Caller } from './access.js';
 import { registerAuthRoutes } from './routes-auth.js';
 import type { DeviceTarget } from '../policy/index.js';
@@ -162,7 +164,9 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
           cp, runtime, req, reply, principal: p, actor: p.actor, afterWrite,
           authorize: (action, device) => access.authorize(req, p, action, what, device),
           inScope: (device) => access.inScope(p, device),
+          stillAuthorized: () => credentialStillValid(cp, caller),
         });
+        if (reply.sent) return reply; // hijacked: the live stream writes its own response
         // A handler may answer otherwise (202 when an approval is needed).
         if (reply.statusCode === 200) void reply.status(route.status ?? 200);
         return reply.statusCode === 204 ? reply.send() : out;
@@ -175,6 +179,7 @@ export function buildApiApp(cp: ControlPlane, tls: { key: string; cert: string; 
   // Public, read-only, no secrets.
   app.get('/api/v1/openapi.json', async () => openApiDocument(ROUTES));
   app.get('/api/v1/health', async () => ({ status: 'ok', time: cp.clock.now().toISOString() }));
+  registerDashboard(app);
   // ---- EST, RFC 7030 ----
   app.get('/.well-known/est/cacerts', async (_req, reply) => pkcs7Reply(reply, cp.authority.cacertsPkcs7()));
 
@@ -325,7 +330,7 @@ export async function startServer(cp: ControlPlane, options: { caBundlePath: str
   const recent: Change[] = [];
   // Alerts are persisted and run through the playbooks once the trust score is updated.
   const response = await startResponse(cp, feed, { error: (o, m) => api.log.error(o, m) });
-  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent, response };
+  const runtime: Runtime = { pdp, monitor, alerts, recentChanges: recent, response, feed };
   feed.on('change', (c) => {
     recent.push(c);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { makeConfig } from '../common/config.js';
 import { ControlPlane, startServer } from '../api/index.js';
 import { enroll, checkOcsp, connectDevice } from '../agent/index.js';
@@ -59,6 +60,12 @@ async function main(): Promise<void> {
   info(`API  ${api}/api/v1   EST ${api}/.well-known/est`);
   info(`OCSP ${h.pkiUrl}/ocsp   CA bundle ${files.caBundlePath}`);
   info(`MQTT ${h.gateway?.url ?? '(off)'} — the gateway: mTLS, every packet decided by the Cedar policy (version ${h.pdp.activeVersion ?? '-'})`);
+  // A demo operator for the dashboard: the password is random per run; TOTP is the second factor.
+  const demoPassword = randomBytes(12).toString('base64url');
+  const demoOp = await cp.iam.operators.create({ username: 'demo', role: 'admin', password: demoPassword }, 'demo');
+  const demoTotp = await cp.iam.operators.provisionTotp(demoOp.id, 'demo');
+  info(`Dashboard ${api}/  user demo, password ${demoPassword}, TOTP secret ${demoTotp.secret}`);
+  info(`  (add the secret to an authenticator app; run with --keep to leave the server up and watch; build it once with npm run build:web)`);
 
   step(3, `an operator registers ${FLEET.length} devices; each gets a one-time enrollment token`);
   const devices = [];

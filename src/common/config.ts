@@ -93,6 +93,8 @@ export const configSchema = z.strictObject({
   attestTofu: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
   /** How long an attestation nonce stays valid, in seconds. */
   attestNonceTtlSeconds: z.coerce.number().int().min(5).max(3600).default(300),
+  /** Dashboard live stream: heartbeat period, which is also how often the stream re-checks its session. */
+  streamHeartbeatMs: z.coerce.number().int().min(100).max(60_000).default(15_000),
 });
 
 export type ZetaConfig = Readonly<z.infer<typeof configSchema>>;

@@ -131,13 +131,27 @@ export class Authenticator {
     if (step === undefined) return this.#fail('auth.mfa', row.username, 'wrong or reused TOTP code', address);
     const grant = await this.#store.writeTx(async (tx) => {
       let recoveryCodes: string[] | undefined;
-      if (enrolling) recoveryCodes = await this.operators.activateTotp(tx, row, step, `operator:${row.username}`);
+      if (enrolling) {
+        const codes = await this.operators.activateTotp(tx, row, step, `operator:${row.username}`);
+        if (codes.length > 0) recoveryCodes = codes;
+      }
       else if (!(await this.operators.consumeTotpStep(tx, row.id, step))) return undefined;
       return { ...(await this.#grant(tx, pre, row, 'totp', address)), ...(recoveryCodes === undefined ? {} : { recoveryCodes }) };
     });
     if (grant === undefined) return this.#fail('auth.mfa', row.username, 'TOTP code already used', address);
     await this.guard.succeed(row.username);
     return { ...grant, operator: await this.operators.info(row) };
+  }
+
+  /** Confirms a TOTP enrolment started from a full session (adding TOTP beside a passkey). */
+  async confirmTotp(session: SessionRow, code: string, address: string): Promise<{ operator: OperatorInfo; recoveryCodes?: string[] }> {
+    const row = await this.#preRow(session);
+    const secret = this.operators.pendingTotp(row);
+    if (secret === undefined) throw new ZetaError('ZETA_ERR_MFA_FAILED', 'call /api/v1/auth/totp/setup first');
+    const step = await verifyTotp(secret, code, this.#clock.now(), null);
+    if (step === undefined) return this.#fail('auth.mfa', row.username, 'wrong TOTP code at enrolment', address);
+    const codes = await this.#store.writeTx((tx) => this.operators.activateTotp(tx, row, step, `operator:${row.username}`));
+    return { operator: await this.operators.info((await this.operators.row(row.id))!), ...(codes.length > 0 ? { recoveryCodes: codes } : {}) };
   }
 
   async recovery(pre: SessionRow, code: string, address: string): Promise<SessionGrant> {

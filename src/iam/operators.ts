@@ -222,7 +222,9 @@ export class Operators {
   async activateTotp(tx: Tx, row: Row, step: number, actor: string): Promise<string[]> {
     if (row.totp_pending === null) throw new ZetaError('ZETA_ERR_MFA_FAILED', 'no TOTP enrolment in progress');
     await tx.updateTable('operators').set({ totp_secret: row.totp_pending, totp_pending: null, totp_last_step: step, updated_at: this.#clock.now().toISOString() }).where('id', '=', row.id).execute();
-    const codes = await this.replaceRecoveryCodes(tx, row.id);
+    // Codes come with the first second factor; adding TOTP beside a passkey keeps the existing ones.
+    const existing = await tx.selectFrom('recovery_codes').select('code_hash').where('operator_id', '=', row.id).where('used_at', 'is', null).limit(1).execute();
+    const codes = existing.length > 0 ? [] : await this.replaceRecoveryCodes(tx, row.id);
     await this.#audit.append(tx, { actor, action: 'operator.mfa-enrol', subject: row.username, details: { method: 'totp', recoveryCodes: codes.length } });
     return codes;
   }

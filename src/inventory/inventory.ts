@@ -12,9 +12,20 @@ import { ZetaError } from '../common/errors.js';
 import { hashSecret, newSecret, safeEqualHex } from '../common/ids.js';
 import { quickDeviceInput } from './import-validate.js';
 import {
-  canTransition, deviceInputSchema, deviceUpdateSchema, ENROLLABLE_STATES,
-  type Device, type DeviceFilter, type DeviceInput, type DeviceState, type DeviceUpdateInput,
+  canTransition, deviceInputSchema, deviceUpdateSchema, ENROLLABLE_STATES, TRUST_HISTORY_PER_DEVICE,
+  type Device, type DeviceFilter, type DeviceSortKey, type TrustPoint, type DeviceInput, type DeviceState, type DeviceUpdateInput,
 } from './model.js';
+
+const SORT_COLUMNS = { id: 'id', name: 'name', type: 'type', state: 'state', segment: 'segment', site: 'site', lastSeen: 'last_seen' } as const satisfies Record<DeviceSortKey, keyof DeviceRow>;
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {};
+  } catch {
+    return {};
+  }
+}
 
 export interface CertificateRevoker {
   /** Revokes every unrevoked certificate of the device inside tx; returns the serials revoked. */
@@ -169,7 +180,11 @@ export class Inventory {
       q = q.where((eb) => eb.or([eb('id', 'like', like), eb('name', 'like', like)]));
     }
     const totalRow = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
-    const rows = await q.selectAll().orderBy('id').limit(Math.min(filter.limit ?? 100, 10_000)).offset(filter.offset ?? 0).execute();
+    const column = SORT_COLUMNS[filter.sort ?? 'id'];
+    const dir = filter.order === 'desc' ? 'desc' : 'asc';
+    let sorted = q.selectAll().orderBy(column, dir);
+    if (column !== 'id') sorted = sorted.orderBy('id', dir);
+    const rows = await sorted.limit(Math.min(filter.limit ?? 100, 10_000)).offset(filter.offset ?? 0).execute();
     return { devices: rows.map(rowToDevice), total: Number(totalRow?.n ?? 0) };
   }
 
@@ -340,12 +355,34 @@ export class Inventory {
     const now = this.#clock.now();
     return this.#store.writeTx(async (tx) => {
       const row = await this.#mustGet(tx, deviceId);
-      const posture = { ...(JSON.parse(row.posture) as Record<string, unknown>), ...patch };
+      const before = JSON.parse(row.posture) as Record<string, unknown>;
+      const posture = { ...before, ...patch };
       const next = { ...row, posture: JSON.stringify(posture), updated_at: now.toISOString() };
       await tx.updateTable('devices').set({ posture: next.posture, updated_at: next.updated_at }).where('id', '=', deviceId).execute();
+      const score = patch.trustScore;
+      if (typeof score === 'number' && Number.isFinite(score) && score !== before.trustScore) {
+        await this.#recordTrust(tx, deviceId, now, score, patch.trustFactors);
+      }
       await emitChange(tx, now, 'device.posture', deviceId, { trustScore: posture.trustScore ?? null });
       return rowToDevice(next);
     });
+  }
+
+  /** A device's trust score over time, oldest first (at most TRUST_HISTORY_PER_DEVICE points). */
+  async trustHistory(deviceId: string, limit = TRUST_HISTORY_PER_DEVICE): Promise<TrustPoint[]> {
+    await this.get(deviceId);
+    const rows = await this.#store.db.selectFrom('trust_history').select(['at', 'score', 'factors'])
+      .where('device_id', '=', deviceId).orderBy('id', 'desc').limit(Math.min(limit, TRUST_HISTORY_PER_DEVICE)).execute();
+    return rows.reverse().map((r) => ({ at: r.at, score: Number(r.score), factors: parseObject(r.factors) }));
+  }
+
+  async #recordTrust(tx: Tx, deviceId: string, at: Date, score: number, factors: unknown): Promise<void> {
+    const f = typeof factors === 'object' && factors !== null ? JSON.stringify(factors) : '{}';
+    await tx.insertInto('trust_history').values({ device_id: deviceId, at: at.toISOString(), score, factors: f.length <= 4096 ? f : '{}' }).execute();
+    // INVARIANT: at most TRUST_HISTORY_PER_DEVICE rows per device, so a flapping score cannot grow the table without bound.
+    const cut = await tx.selectFrom('trust_history').select('id').where('device_id', '=', deviceId)
+      .orderBy('id', 'desc').offset(TRUST_HISTORY_PER_DEVICE).limit(1).executeTakeFirst();
+    if (cut !== undefined) await tx.deleteFrom('trust_history').where('device_id', '=', deviceId).where('id', '<=', cut.id).execute();
   }
 
   async touchLastSeen(deviceId: string, at: Date): Promise<void> {

@@ -94,6 +94,22 @@ export interface DeviceFilter {
   expiringWithinDays?: number;
   /** Substring of id or name. */
   q?: string;
+  /** Sort column (DEVICE_SORT_KEYS); ties are broken by id so paging is stable. Default id. */
+  sort?: DeviceSortKey;
+  order?: 'asc' | 'desc';
   limit?: number;
   offset?: number;
+}
+
+/** Columns the inventory may be sorted by: each is indexed or cheap on a filtered set. */
+export const DEVICE_SORT_KEYS = ['id', 'name', 'type', 'state', 'segment', 'site', 'lastSeen'] as const;
+export type DeviceSortKey = (typeof DEVICE_SORT_KEYS)[number];
+
+/** Newest trust-score rows kept per device (the device page's chart reads them). */
+export const TRUST_HISTORY_PER_DEVICE = 500;
+
+export interface TrustPoint {
+  at: string;
+  score: number;
+  factors: Record<string, unknown>;
 }

@@ -388,6 +388,27 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_trust_history': {
+      // One row per trust-score change, for the device page's chart. Bounded per device by the
+      // writer (Inventory.setPosture keeps the newest TRUST_HISTORY_PER_DEVICE rows).
+      async up(db: Kysely<unknown>): Promise<void> {
+        let t = db.schema.createTable('trust_history');
+        t = dialect === 'postgres'
+          ? t.addColumn('id', 'serial', (c) => c.primaryKey())
+          : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await t
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('score', 'real', (c) => c.notNull())
+          .addColumn('factors', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+        await db.schema.createIndex('trust_history_device').on('trust_history').columns(['device_id', 'id']).execute();
+        // The dashboard's inventory sorts 100,000 devices by these without a full sort per page.
+        await db.schema.createIndex('devices_name').on('devices').column('name').execute();
+        await db.schema.createIndex('devices_site').on('devices').column('site').execute();
+        await db.schema.createIndex('devices_last_seen').on('devices').column('last_seen').execute();
+      },
+    },
     // NEXT MIGRATION GOES HERE ('0003_...').
   };
 }

@@ -323,6 +323,16 @@ export interface AttestDueTable {
   requested_at: string;
 }
 
+export interface TrustHistoryTable {
+  id: Generated<number>;
+  device_id: string;
+  at: string;
+  /** 0..100 */
+  score: number;
+  /** JSON object of the factors behind the score */
+  factors: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -352,6 +362,7 @@ export interface Database {
   attest_keys: AttestKeysTable;
   attest_results: AttestResultsTable;
   attest_due: AttestDueTable;
+  trust_history: TrustHistoryTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;
