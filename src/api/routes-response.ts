@@ -10,6 +10,7 @@ import type { ApiRoute, RouteContext } from './routes.js';
 import { ZetaError } from '../common/errors.js';
 import { ALERT_STATES, ACTION_STATUSES, INGEST_FORMATS, SEVERITIES, ingestStream, type ResponseEngine } from '../response/index.js';
 import { responseEngine } from './response-wiring.js';
+import { inScopeOnly } from './scope.js';
 
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
@@ -52,7 +53,7 @@ export const RESPONSE_ROUTES: readonly ApiRoute[] = [
     method: 'GET', path: '/api/v1/alerts', tag: 'response', summary: 'Persisted alerts, newest first (filters: state, device, severity, since), each with its explanation', action: 'viewFleet',
     handler: async (ctx) => {
       const q = parse(alertQuery, ctx.req.query, 'query');
-      return { stats: ctx.runtime.monitor?.stats() ?? null, alerts: await engine(ctx).alerts.list(undef(q)) };
+      return { stats: ctx.runtime.monitor?.stats() ?? null, alerts: await inScopeOnly(ctx, await engine(ctx).alerts.list(undef(q)), (a) => a.deviceId) };
     },
   },
   {
@@ -60,6 +61,8 @@ export const RESPONSE_ROUTES: readonly ApiRoute[] = [
     handler: async (ctx) => {
       const e = engine(ctx);
       const alert = await e.alerts.get(id(ctx));
+      // A scoped operator learns nothing about alerts outside the scope, not even that they exist.
+      if ((await inScopeOnly(ctx, [alert], (a) => a.deviceId)).length === 0) throw new ZetaError('ZETA_ERR_NOT_FOUND', `no alert ${alert.id}`);
       const actions = alert.deviceId === null ? [] : (await e.listActions({ device: alert.deviceId, limit: 500 })).filter((a) => a.alertId === alert.id);
       return { ...alert, actions };
     },
@@ -99,11 +102,15 @@ export const RESPONSE_ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'GET', path: '/api/v1/responses', tag: 'response', summary: 'Response actions (applied, pending approval, rejected, undone, failed), newest first', action: 'viewFleet',
-    handler: async (ctx) => ({ actions: await engine(ctx).listActions(undef(parse(actionQuery, ctx.req.query, 'query'))) }),
+    handler: async (ctx) => ({ actions: await inScopeOnly(ctx, await engine(ctx).listActions(undef(parse(actionQuery, ctx.req.query, 'query'))), (a) => a.deviceId) }),
   },
   {
     method: 'GET', path: '/api/v1/responses/:id', tag: 'response', summary: 'One response action with its reason and what it replaced', action: 'viewFleet',
-    handler: async (ctx) => engine(ctx).getAction(id(ctx)),
+    handler: async (ctx) => {
+      const a = await engine(ctx).getAction(id(ctx));
+      if ((await inScopeOnly(ctx, [a], (x) => x.deviceId)).length === 0) throw new ZetaError('ZETA_ERR_NOT_FOUND', `no response action ${a.id}`);
+      return a;
+    },
   },
   {
     method: 'POST', path: '/api/v1/responses/:id/approve', tag: 'response', summary: 'Approve a pending action (held by the blast-radius guard or a step that requires approval): it is applied now', action: 'approve', stepUp: true,

@@ -18,6 +18,7 @@ import type { ResponseRuntime } from './response-wiring.js';
 import { RESPONSE_ROUTES } from './routes-response.js';
 import type { Change, ChangeFeed } from '../store/index.js';
 import { DASHBOARD_ROUTES } from './routes-dashboard.js';
+import { inScopeOnly } from './scope.js';
 import { parsePolicySet, whatIf, analyzePolicySet, deviceEntity, PolicyDecisionPoint } from '../policy/index.js';
 import { ZetaError } from '../common/errors.js';
 import { DEVICE_STATES, DEVICE_SORT_KEYS, parseImport, detectFormat, type Device } from '../inventory/index.js';
@@ -132,26 +133,6 @@ function id(ctx: RouteContext): string {
 
 function compact<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
-/**
- * A scoped operator sees only items about devices in their scope; an item naming no device, or a
- * device that no longer exists, is left out (fail closed). Unscoped callers see everything.
- */
-async function inScopeOnly<T>(ctx: RouteContext, items: readonly T[], deviceOf: (t: T) => string | null | undefined): Promise<T[]> {
-  if (isUnscoped(ctx.principal.scope)) return [...items];
-  const verdict = new Map<string, boolean>();
-  const out: T[] = [];
-  for (const item of items) {
-    const id = deviceOf(item);
-    if (id == null) continue;
-    if (!verdict.has(id)) {
-      const d = await ctx.cp.inventory.get(id).catch(() => undefined);
-      verdict.set(id, d !== undefined && ctx.inScope({ id: d.id, site: d.site, segment: d.segment }));
-    }
-    if (verdict.get(id) === true) out.push(item);
-  }
-  return out;
 }
 
 export const ROUTES: readonly ApiRoute[] = [
