@@ -184,10 +184,10 @@ describe('response engine', () => {
 
     await cp.inventory.add({ id: 'plc-att', name: 'p', type: 'plc' }, 'test');
     const att = await engine.submitAlert({ key: 'plc-att', rule: 'attestation-failed', severity: 'high', score: 1, summary: 'PCR 7 mismatch' });
-    assert.deepEqual(att?.plan.map((p) => [p.step, p.decision]), [['suspend-attestation', 'apply']]);
-    assert.equal((await cp.inventory.get('plc-att')).state, 'suspended');
-    const audit = await cp.audit.list({ subject: 'plc-att', action: 'device.suspend' });
-    assert.match(String((audit[0]!.details as { reason: string }).reason), /playbook default v\d+ step suspend-attestation/);
+    assert.deepEqual(att?.plan.map((p) => [p.step, p.decision]), [['quarantine-attestation', 'apply']]);
+    assert.equal((await cp.inventory.get('plc-att')).state, 'quarantined');
+    const audit = await cp.audit.list({ subject: 'plc-att', action: 'device.quarantine' });
+    assert.match(String((audit[0]!.details as { reason: string }).reason), /playbook default v\d+ step quarantine-attestation/);
   });
 
   it('zeta playbook apply stores a new version from a file; an invalid file changes nothing', async () => {

@@ -194,14 +194,14 @@ it('ingest: curl posts a Zeek TSV scan; bad lines are reported, the scanner is q
   }
 });
 
-it('a device.attestation_failed change raises an alert and suspends the device (default playbook)', async () => {
+it('a device.attestation_failed change raises an alert and quarantines the device (default playbook)', async () => {
   const s = await startTestServer();
   try {
     await s.cp.inventory.add({ id: 'plc-att-1', name: 'plc', type: 'plc' }, 'test');
     // Another component (attestation) reports a failure on the change feed.
     await s.cp.store.writeTx(async (tx) => { await emitChange(tx, new Date(), 'device.attestation_failed', 'plc-att-1', { reason: 'PCR 7 does not match the reference value', code: 'ZETA_ERR_ATTESTATION_FAILED' }); });
     await s.h.feed.poll();
-    await until('suspension', async () => ((await s.cp.inventory.get('plc-att-1')).state === 'suspended' ? true : undefined));
+    await until('quarantine', async () => ((await s.cp.inventory.get('plc-att-1')).state === 'quarantined' ? true : undefined));
     const a = await s.cp.store.db.selectFrom('alerts').selectAll().where('device_id', '=', 'plc-att-1').execute();
     assert.deepEqual(a.map((x) => [x.rule, x.severity]), [['attestation-failed', 'high']]);
     assert.match(a[0]!.summary, /PCR 7/);

@@ -116,7 +116,9 @@ export const DEFAULT_PLAYBOOK: Playbook = parsePlaybook({
       description: 'scanning, lateral movement, brute force, cloned identity, C2: quarantine',
     },
     { id: 'quarantine-low-trust', action: 'quarantine', when: { trustBelow: 30 } },
-    { id: 'suspend-attestation', action: 'suspend', when: { attestationFailed: true }, description: 'firmware or boot state does not match: suspend credentials' },
+    // Quarantine, not suspend: the device keeps its credentials, so it can re-attest once its firmware
+    // is restored, while the gateway and netd hold it in the quarantine segment.
+    { id: 'quarantine-attestation', action: 'quarantine', when: { attestationFailed: true }, description: 'firmware or boot state does not match: quarantine until it attests again' },
     { id: 'revoke-clone', action: 'revoke', when: { rules: ['duplicate-identity'], repeat: { count: 2, withinMinutes: 60 } }, approval: 'required', description: 'a cloned certificate seen twice: revoke (operator approves)' },
   ],
 });
