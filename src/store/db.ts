@@ -61,19 +61,25 @@ export interface StoreOptions {
   databaseSchema?: string;
 }
 
+/** pg_advisory_lock key for creating, migrating and dropping schemas ('zeta' in ASCII). */
+const SCHEMA_LOCK_KEY = 0x7a657461;
+
 export class Store {
   readonly db: Db;
   readonly dialect: Dialect;
   readonly #schema: string;
   readonly #sqlite: SQLite.Database | undefined;
+  /** PostgreSQL connection string, for the schema lock's own connection. */
+  readonly #url: string | undefined;
   readonly #pending: PendingWrite[] = [];
   #draining = false;
 
-  private constructor(db: Db, dialect: Dialect, schema: string, sqlite?: SQLite.Database) {
+  private constructor(db: Db, dialect: Dialect, schema: string, sqlite?: SQLite.Database, url?: string) {
     this.db = db;
     this.dialect = dialect;
     this.#schema = schema;
     this.#sqlite = sqlite;
+    this.#url = url;
   }
 
   /**
@@ -102,17 +108,16 @@ export class Store {
       store = new Store(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite', 'main', database);
     } else if (/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
       const schema = options.databaseSchema ?? 'public';
-      if (schema !== 'public') {
-        const admin = new pg.Client({ connectionString: options.databaseUrl });
-        await admin.connect();
-        try {
-          await admin.query(`create schema if not exists "${schema}"`);
-        } finally {
-          await admin.end();
-        }
-      }
       const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, options: `-c search_path="${schema}"` });
-      store = new Store(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', schema);
+      store = new Store(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', schema, undefined, options.databaseUrl);
+      // Kysely's migrator reads the catalog of every schema; a schema dropped by another process
+      // at that moment fails it ("schema ... does not exist"). Creating, migrating and dropping
+      // schemas therefore take one database-wide advisory lock.
+      await store.withSchemaLock(async (admin) => {
+        if (schema !== 'public') await admin.query(`create schema if not exists "${schema}"`);
+        await store!.migrate();
+      });
+      return store;
     } else {
       throw new ZetaError('ZETA_ERR_CONFIG', `databaseUrl must be "sqlite", "sqlite:PATH" or a postgres:// URL`);
     }
@@ -231,7 +236,20 @@ export class Store {
   /** Drops this store's schema (PostgreSQL test isolation). */
   async dropSchema(): Promise<void> {
     if (this.dialect !== 'postgres' || this.#schema === 'public') return;
-    await sql.raw(`drop schema if exists "${this.#schema}" cascade`).execute(this.db);
+    await this.withSchemaLock(async (admin) => { await admin.query(`drop schema if exists "${this.#schema}" cascade`); });
+  }
+
+  /** Runs `fn` holding the database-wide advisory lock for schema changes (PostgreSQL only). */
+  async withSchemaLock<T>(fn: (admin: pg.Client) => Promise<T>): Promise<T> {
+    if (this.#url === undefined) throw new ZetaError('ZETA_ERR_INTERNAL', 'schema lock needs a PostgreSQL store');
+    const admin = new pg.Client({ connectionString: this.#url });
+    await admin.connect();
+    try {
+      await admin.query('select pg_advisory_lock($1)', [SCHEMA_LOCK_KEY]);
+      return await fn(admin);
+    } finally {
+      await admin.end();
+    }
   }
 }
 
