@@ -1046,6 +1046,12 @@ export class Detector {
         c.ctx.markElevated(r.tsMs, 'churn', ks.h);
         if (g.openSession === ev.sessionId) g.openSession = -1;
         break;
+      case 'attestation_failed':
+        // The verifier's verdict is already the evidence: one failed quote is enough (never damped —
+        // a cohort-wide mismatch is a worm or a roll-out nobody registered, both worth an operator).
+        score = Math.max(score, 0.95);
+        this.#raise(ks, 'attestation-mismatch', r.tsMs, 0.95, `attestation failed: ${ev.reason ?? 'mismatch'}${ev.detail ? ` (${ev.detail.slice(0, 200)})` : ''}`, { reason: ev.reason ?? '', detail: (ev.detail ?? '').slice(0, 200) }, { expected: 'measurements matching a registered reference value' });
+        break;
       case 'duplicate_identity': {
         const prev = /from (\S+)/.exec(ev.detail ?? '')?.[1];
         score = Math.max(score, this.#duplicate(ks, g, r, addr, prev === undefined ? undefined : normaliseAddress(prev)));
