@@ -19,6 +19,7 @@ import { LocalBackend, RemoteBackend, type Backend } from './backend.js';
 import { resolveClient } from './client.js';
 import { print, reportError, table, ProgressBar } from './output.js';
 import { writeServeFiles } from './serve-files.js';
+import { registerSimCommands } from './commands-sim.js';
 
 interface Common {
   data?: string;
@@ -491,6 +492,7 @@ export function buildProgram(): Command {
       }
     });
 
+  registerSimCommands(program);
   return program;
 }
 

@@ -7,7 +7,7 @@
  * records when it has an ingest endpoint, else to a file. Every attack is an episode in
  * labels.jsonl; at the end the server's alerts (GET /api/v1/alerts) are matched to them.
  */
-import { createServer } from 'node:net';
+import { createServer, isIP } from 'node:net';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -177,6 +177,11 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
 
   // Separate loopback addresses make "one identity from two places" observable on one machine.
   const local = isLoopback(mqttUrl.hostname) && (await canBind('127.77.0.1'));
+  // The gateway's certificate names `localhost`; with a pinned IPv4 source address the socket must
+  // go to 127.0.0.1 (localhost may resolve to ::1), still checking the name `localhost`.
+  const servername = isIP(mqttUrl.hostname) === 0 ? mqttUrl.hostname : undefined;
+  const target = new URL(mqttUrl.href);
+  if (local && mqttUrl.hostname === 'localhost') target.hostname = '127.0.0.1';
   const addressOf = (i: number): string | undefined => (local ? `127.77.${Math.floor(i / 250)}.${(i % 250) + 1}` : undefined);
   const attackerAddress = (i: number): string | undefined => (local ? `127.78.0.${i + 1}` : undefined);
   if (!local) yield { type: 'notice', message: 'the gateway is not on this host (or 127.77.0.1 cannot be bound): every connection leaves from one address, so the cloned-certificate attack cannot show a second address' };
@@ -216,10 +221,11 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
     reconnectPeriod: 0,
     connectTimeout: 10_000,
     ...(address === undefined ? {} : { localAddress: address }),
+    ...(servername === undefined ? {} : { servername }),
   });
   const connect = (opts: IClientOptions): Promise<MqttClient> =>
     new Promise((resolve, reject) => {
-      const c = mqtt.connect(mqttUrl.href, opts);
+      const c = mqtt.connect(target.href, { ...(servername === undefined ? {} : { servername }), ...opts });
       const fail = (e?: Error): void => {
         c.end(true);
         reject(new ZetaError('ZETA_ERR_SERVER', `MQTT connect refused: ${e?.message ?? 'connection closed'}`));
