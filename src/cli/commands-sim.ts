@@ -80,9 +80,9 @@ export function registerSimCommands(program: Command): void {
     .option('--mqtt <url>', 'full: the gateway, default mqtts://<server host>:8883')
     .option('--speed <x>', 'full: simulated seconds per second for the diurnal cycle (default 60)')
     .option('--warmup <s>', 'full: seconds of normal behaviour before the first attack (default 20)')
-    .option('--settle <s>', 'full: seconds to wait for alerts after the last attack (default 20)')
+    .option('--settle <s>', 'full: seconds to wait for alerts after the last attack (default 35: alerts are held up to 30 s for cohort context)')
     .option('--attack <list>', `full: comma-separated attacks (${FULL_ATTACK_KINDS.join(', ')}; default all)`)
-    .option('--prefix <p>', 'full: device id prefix (default sim-<random>)')
+    .option('--prefix <p>', 'full: run tag in the device ids <type>-<prefix>-<n> (default sim<random>)')
     .option('--json', 'machine-readable summary on stdout')
     .action(async (o: SimFlags) => {
       const ac = new AbortController();
@@ -113,7 +113,7 @@ export function registerSimCommands(program: Command): void {
           let summary: FullSummary | undefined;
           for await (const ev of runFullSim({
             server: client.server, token: client.token, caFile: client.caFile, outDir: out, signal: ac.signal,
-            devices: number(o.devices, '--devices', 10), speed: number(o.speed, '--speed', 60), warmupS: number(o.warmup, '--warmup', 20), settleS: number(o.settle, '--settle', 20),
+            devices: number(o.devices, '--devices', 10), speed: number(o.speed, '--speed', 60), warmupS: number(o.warmup, '--warmup', 20), settleS: number(o.settle, '--settle', 35),
             ...(o.mqtt === undefined ? {} : { mqtt: o.mqtt }), ...(attacks === undefined ? {} : { attacks: attacks as FullAttack[] }), ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
           })) {
             if (ev.type === 'phase') process.stderr.write(`${ev.message}\n`);

@@ -37,7 +37,7 @@ const NETWORK_ATTACKS: ReadonlySet<FullAttack> = new Set(['scan', 'exfil']);
 const TYPES = [
   { type: 'camera', segment: 'cameras', everyS: 60 },
   { type: 'thermostat', segment: 'hvac', everyS: 60 },
-  { type: 'lock', segment: 'access', everyS: 300 },
+  { type: 'lock', segment: 'access', everyS: 120 },
   { type: 'plc', segment: 'ot', everyS: 30 },
   { type: 'sensor', segment: 'sensors', everyS: 60 },
 ] as const;
@@ -56,12 +56,12 @@ export interface FullSimOptions {
   readonly speed?: number;
   /** Wall seconds of normal behaviour before the first attack (the detectors see the fleet). */
   readonly warmupS?: number;
-  /** Wall seconds to wait after the last attack for held alerts to be released. */
+  /** Wall seconds to wait after the last attack for held alerts to be released (the longest hold of a device-level rule is 30 s). */
   readonly settleS?: number;
   readonly attacks?: readonly FullAttack[];
   /** Keys, certificates, events, labels, alerts. */
   readonly outDir: string;
-  /** Device id prefix; default `sim-<random>` so runs never collide. */
+  /** Run tag in device ids (`<type>-<prefix>-<n>`); default `sim<random>` so runs never collide. */
   readonly prefix?: string;
   readonly signal?: AbortSignal;
 }
@@ -138,14 +138,14 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
   const n = o.devices ?? 10;
   const speed = o.speed ?? 60;
   const warmupS = o.warmupS ?? 20;
-  const settleS = o.settleS ?? 20;
+  const settleS = o.settleS ?? 35;
   check('devices', n, 2, 1000);
   check('speed', speed, 1, 86_400);
   check('warmup seconds', warmupS, 0, 86_400);
   check('settle seconds', settleS, 0, 3600);
   const attacks = [...(o.attacks ?? FULL_ATTACK_KINDS)];
   for (const a of attacks) if (!(a in FULL_ATTACKS)) throw new ZetaError('ZETA_ERR_VALIDATION', `unknown attack ${String(a)}; one of ${FULL_ATTACK_KINDS.join(', ')}`);
-  const prefix = o.prefix ?? `sim-${randomBytes(3).toString('hex')}`;
+  const prefix = o.prefix ?? `sim${randomBytes(3).toString('hex')}`;
   if (!/^[a-z0-9][a-z0-9._-]{0,40}$/.test(prefix)) throw new ZetaError('ZETA_ERR_VALIDATION', `prefix: lower-case letters, digits, ".", "_" or "-" (at most 41), got ${prefix}`);
   let ca: string;
   try {
@@ -192,7 +192,9 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
   const tokens = new Map<string, string>();
   for (let i = 0; i < n; i++) {
     const t = TYPES[i % TYPES.length] as (typeof TYPES)[number];
-    const id = `${prefix}-${t.type}-${String(Math.floor(i / TYPES.length) + 1).padStart(2, '0')}`;
+    // Type first: without an inventory the server's Monitor takes a device's cohort from its id's
+    // alphabetic prefix (src/monitor README, "Keys and cohorts"), so cameras are judged with cameras.
+    const id = `${t.type}-${prefix}-${String(Math.floor(i / TYPES.length) + 1).padStart(2, '0')}`;
     const r = await api.json<{ id: string; enrollmentToken: string }>('POST', '/api/v1/devices', { id, name: `sim ${t.type} ${i + 1}`, type: t.type, segment: t.segment });
     tokens.set(r.id, r.enrollmentToken);
     fleet.push({ id: r.id, type: t.type, segment: t.segment, everyS: t.everyS, dir: join(o.outDir, 'devices', r.id), address: addressOf(i), client: undefined, paused: false, nextAt: 0 });
@@ -262,7 +264,9 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
       const now = Date.now();
       for (const d of fleet) {
         if (d.paused || now < d.nextAt) continue;
-        d.nextAt = now + Math.max(100, (d.everyS * 1000) / speed / diurnal(now)) * (0.9 + 0.2 * Math.random());
+        // Time compression speeds up the day, not the devices: at most one message a second each,
+        // so a compressed run looks like a fleet, not like a flood.
+        d.nextAt = now + Math.min(30_000, Math.max(1000, (d.everyS * 1000) / speed) / diurnal(now)) * (0.9 + 0.2 * Math.random());
         if (d.client === undefined || !d.client.connected) {
           // Kicked (a clone took the session) or dropped: come back, as a real device would.
           if (d.client === undefined) await connectDevice(d).catch(() => undefined);
@@ -350,6 +354,20 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
 
   // --- the attacks -----------------------------------------------------------------------------
 
+  /** The attack takes the device's identity over from its well-behaved loop (the loop pauses). */
+  async function takeOver(dev: SimDeviceRuntime, v: 4 | 5 | undefined): Promise<MqttClient | undefined> {
+    dev.paused = true;
+    const old = dev.client;
+    dev.client = undefined;
+    old?.end(true);
+    await sleep(200, o.signal);
+    if (v === undefined) return undefined;
+    const c = await connect(clientOptions(dev, dev.address, v)).catch(() => undefined);
+    c?.on('error', () => undefined);
+    dev.client = c;
+    return c;
+  }
+
   async function perform(kind: FullAttack, d: SimDeviceRuntime | undefined, extAddr: string): Promise<FullEpisodeResult['delivered']> {
     const local2 = extAddr.startsWith('127.') && local ? extAddr : undefined;
     switch (kind) {
@@ -378,21 +396,27 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
       case 'topic-scan': {
         const dev = d as SimDeviceRuntime;
         const others = fleet.filter((x) => x.segment !== dev.segment);
-        const c = await connect(clientOptions(dev, dev.address, 5)).catch(() => undefined);
-        dev.paused = true;
-        dev.client?.end(true);
-        dev.client = c;
+        // MQTT 3.1.1: a refused SUBSCRIBE is a SUBACK failure (0x80) and the session stays; a refused
+        // PUBLISH has no PUBACK code, so the gateway disconnects and the attacker comes back.
+        let c = await takeOver(dev, 4);
         if (c !== undefined) {
-          c.on('error', () => undefined);
-          for (let i = 0; i < 10 && c.connected && o.signal?.aborted !== true; i++) {
+          for (let i = 0; i < 10 && c !== undefined && c.connected && o.signal?.aborted !== true; i++) {
             const other = others[i % Math.max(1, others.length)] ?? dev;
             const filter = kind === 'lateral' ? (i % 2 === 0 ? `segments/${other.segment}/#` : `devices/${other.id}/cmd`) : ['#', '$SYS/#', 'devices/+/cmd', `devices/${dev.id}/../+`, 'segments/+/#'][i % 5] as string;
             const r = await c.subscribeAsync(filter, { qos: 1 }).catch(() => undefined);
             log({ event: 'attack_subscribe', episode: episodes.length, device: dev.id, filter, granted: r?.[0]?.qos ?? null });
             if (kind === 'topic-scan') {
               const topic = `devices/${dev.id}/${['cmd', 'shell', 'debug', 'fw', 'config'][i % 5] as string}/${i}`;
-              await c.publishAsync(topic, 'probe', { qos: 1 }).catch(() => undefined);
-              log({ event: 'attack_publish', episode: episodes.length, device: dev.id, topic });
+              const cur = c;
+              await Promise.race([cur.publishAsync(topic, 'probe', { qos: 1 }).catch(() => undefined), new Promise<void>((r) => { cur.once('close', () => r()); }), sleep(1500, o.signal)]);
+              log({ event: 'attack_publish', episode: episodes.length, device: dev.id, topic, disconnected: !cur.connected });
+              if (!cur.connected) {
+                cur.end(true);
+                c = await connect(clientOptions(dev, dev.address)).catch(() => undefined);
+                c?.on('error', () => undefined);
+                dev.client = c;
+                if (c === undefined) break;
+              }
             }
             await sleep(400, o.signal);
           }
@@ -404,7 +428,9 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
         const dev = d as SimDeviceRuntime;
         const c = dev.client;
         let sent = 0;
-        const until = Date.now() + 8000;
+        // The gateway throttles each session (token bucket), so the flood reaches the broker at
+        // its ceiling for as long as it lasts; 20 s is well above any device's usual minute.
+        const until = Date.now() + 20_000;
         while (Date.now() < until && c !== undefined && c.connected && o.signal?.aborted !== true) {
           for (let i = 0; i < 100; i++) c.publish(`devices/${dev.id}/status`, 'x'.repeat(200), { qos: 0 });
           sent += 100;
@@ -416,16 +442,14 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
       case 'beacon': {
         // Beaconing: connect, say a few bytes, leave, on a fixed period.
         const dev = d as SimDeviceRuntime;
-        dev.paused = true;
-        dev.client?.end(true);
-        dev.client = undefined;
-        for (let i = 0; i < 10 && o.signal?.aborted !== true; i++) {
+        await takeOver(dev, undefined);
+        for (let i = 0; i < 8 && o.signal?.aborted !== true; i++) {
           const c = await connect(clientOptions(dev, dev.address)).catch(() => undefined);
           c?.publish(`devices/${dev.id}/status`, 'beacon', { qos: 0 });
           await sleep(200, o.signal);
           c?.end(true);
           log({ event: 'attack_beacon_connect', episode: episodes.length, device: dev.id, accepted: c !== undefined });
-          await sleep(1800, o.signal);
+          await sleep(1300, o.signal);
         }
         dev.paused = false;
         return 'gateway';
