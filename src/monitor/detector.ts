@@ -1192,7 +1192,13 @@ export class Detector {
     ms.self.update(x);
     let score = soften(Math.abs(rz) / t.telemetryZ);
     if (Math.abs(rz) >= 3) c.ctx.markElevated(r.tsMs, 'telemetry', ks.h);
-    if (!young && cm.level.n >= 20) {
+    // While the cohort learns, each device's usual offset is still settling: residuals are scored
+    // but raise nothing, and the CUSUM starts from zero once the cohort is mature.
+    const learning = !this.#mature(c);
+    if (learning) {
+      ms.pos = 0;
+      ms.neg = 0;
+    } else if (!young && cm.level.n >= 20) {
       const rc = Math.max(-4, Math.min(4, rz));
       // CUSUM with reference k = 1 σ: shifts of ≥ 2 σ are found in a few samples, noise stays near 0.
       ms.pos = Math.max(0, ms.pos + rc - 1);
@@ -1207,7 +1213,7 @@ export class Detector {
         ms.neg = 0;
       }
     }
-    if (Math.abs(rz) >= t.telemetryZ) {
+    if (Math.abs(rz) >= t.telemetryZ && !learning) {
       this.#raise(ks, 'telemetry-zscore', r.tsMs, score, `${r.metric} = ${round(x, 3)}: robust z ${round(rz, 1)} against ${young ? `the ${c.name} cohort (new device)` : 'the device\'s usual offset from its cohort'} (own z ${round(selfZ, 1)})`, { metric: r.metric, value: round(x, 4), robustZ: round(rz, 2), ownZ: round(selfZ, 2) }, { cohortLevel: round(level, 4), usualOffset: young ? 0 : round(ms.offset.level, 4), scale: round(scale, 4), deviceLevel: round(ms.self.level, 4) });
     }
     if (score > ks.modelScore * Math.exp(-(r.tsMs - ks.modelScoreMs) / 60_000)) {
