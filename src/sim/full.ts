@@ -364,6 +364,7 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
     if (v === undefined) return undefined;
     const c = await connect(clientOptions(dev, dev.address, v)).catch(() => undefined);
     c?.on('error', () => undefined);
+    c?.once('close', () => { if (dev.client === c) dev.client = undefined; });
     dev.client = c;
     return c;
   }
@@ -412,9 +413,10 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
               log({ event: 'attack_publish', episode: episodes.length, device: dev.id, topic, disconnected: !cur.connected });
               if (!cur.connected) {
                 cur.end(true);
-                c = await connect(clientOptions(dev, dev.address)).catch(() => undefined);
-                c?.on('error', () => undefined);
-                dev.client = c;
+                const next = await connect(clientOptions(dev, dev.address)).catch(() => undefined);
+                next?.on('error', () => undefined);
+                next?.once('close', () => { if (dev.client === next) dev.client = undefined; });
+                dev.client = c = next;
                 if (c === undefined) break;
               }
             }
