@@ -113,8 +113,10 @@ interface SimDeviceRuntime {
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted === true) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    const onAbort = (): void => { clearTimeout(t); resolve(); };
+    // One listener per sleep, removed when the sleep ends: the background loop sleeps 20 times a second.
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 /** Can this host bind a socket to `addr`? (Linux routes all of 127/8 to loopback; others may not.) */
