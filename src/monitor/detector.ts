@@ -126,7 +126,10 @@ type ContextClass = DampClass | 'churn';
 const DAMP_CLASSES: readonly ContextClass[] = ['failures', 'flapping', 'rate', 'model', 'telemetry', 'adoption', 'churn'];
 const DAMP_INDEX: Readonly<Record<ContextClass, number>> = { failures: 0, flapping: 1, rate: 2, model: 3, telemetry: 4, adoption: 5, churn: 6 };
 const NOTICE_COOLDOWN_MS = 60 * 60_000;
-const MAX_DESTS = 4096;
+// A cohort's destinations: sensors reporting to their site gateways alone can be thousands (at
+// 100,000 devices, 5,000 gateways); a cap below that evicts learnt destinations, which then come
+// back as "never used" once learning ends (beacon and new-destination false alarms). ~200 B each.
+const MAX_DESTS = 65_536;
 const MAX_TOPICS = 1024;
 const MAX_PAIRS = 256;
 const MAX_METRICS_PER_KEY = 16;
