@@ -7,6 +7,7 @@ const benches: [string, string[]][] = [
   ['bench/import.ts', [process.env.ZETA_BENCH_IMPORT_N ?? '1000000']],
   ['bench/policy.ts', []],
   ['bench/detect.ts', []],
+  ['bench/sim.ts', ['--devices', process.env.ZETA_BENCH_SIM_DEVICES ?? '100000']],
   ['bench/gateway.ts', ['--quick']],
   ['bench/dashboard.ts', []],
 ];

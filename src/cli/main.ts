@@ -22,6 +22,7 @@ import { writeServeFiles } from './serve-files.js';
 import { registerIamCommands, type CliHelpers } from './commands-iam.js';
 import { registerResponseCommands } from './commands-response.js';
 import { registerAttestCommands } from './commands-attest.js';
+import { registerSimCommands } from './commands-sim.js';
 
 export interface Common {
   data?: string;
@@ -510,6 +511,7 @@ export function buildProgram(): Command {
 
   registerResponseCommands(program, { withCommon, configFrom });
   registerAttestCommands(program, { withCommon, configFrom });
+  registerSimCommands(program);
   return program;
 }
 

@@ -54,6 +54,8 @@ export interface DetectorThresholds {
   dampMinDevices: number;
   /** A new destination/topic/segment pair is the cohort's own once this many devices use it. */
   adoptDevices: number;
+  /** Gateway throttling (`limit_exceeded` for message, byte or connection rate), decayed count (τ = 60 s). */
+  throttledPer60s: number;
 }
 
 export const DEFAULT_THRESHOLDS: Readonly<DetectorThresholds> = Object.freeze({
@@ -74,6 +76,7 @@ export const DEFAULT_THRESHOLDS: Readonly<DetectorThresholds> = Object.freeze({
   dampShare: 0.1,
   dampMinDevices: 3,
   adoptDevices: 3,
+  throttledPer60s: 30,
 });
 
 export interface DetectorOptions {
@@ -123,7 +126,10 @@ type ContextClass = DampClass | 'churn';
 const DAMP_CLASSES: readonly ContextClass[] = ['failures', 'flapping', 'rate', 'model', 'telemetry', 'adoption', 'churn'];
 const DAMP_INDEX: Readonly<Record<ContextClass, number>> = { failures: 0, flapping: 1, rate: 2, model: 3, telemetry: 4, adoption: 5, churn: 6 };
 const NOTICE_COOLDOWN_MS = 60 * 60_000;
-const MAX_DESTS = 4096;
+// A cohort's destinations: sensors reporting to their site gateways alone can be thousands (at
+// 100,000 devices, 5,000 gateways); a cap below that evicts learnt destinations, which then come
+// back as "never used" once learning ends (beacon and new-destination false alarms). ~200 B each.
+const MAX_DESTS = 65_536;
 const MAX_TOPICS = 1024;
 const MAX_PAIRS = 256;
 const MAX_METRICS_PER_KEY = 16;
@@ -294,6 +300,7 @@ class GatewayState {
   readonly topics = new Uint32Array(RING * HOST_WORDS);
   readonly msgs60 = new RobustEwma(0.02, 0.25);
   readonly connects = new DecayingCount(300_000);
+  readonly throttled = new DecayingCount(60_000);
   openSession = -1;
   openAddress = '';
   otherAddress = '';
@@ -376,6 +383,17 @@ export function topicPattern(topic: string, deviceId: string | undefined): strin
     else if (p.length >= 12 && /^[0-9a-fA-F-]+$/.test(p)) parts[i] = '{x}';
   }
   return parts.join('/').slice(0, 256);
+}
+
+/**
+ * Can a reboot storm (many devices of the cohort reconnecting at once) explain this alert? Not a
+ * device asking for topics its policy denies, nor one the gateway keeps throttling: rebooting does
+ * neither, so a fleet that has just (re)connected must not hide them.
+ */
+function churnExplains(a: Alert): boolean {
+  if (a.rule === 'auth-failure-burst') return a.observed['lastEvent'] !== 'publish_denied' && a.observed['lastEvent'] !== 'subscribe_denied';
+  if (a.rule === 'rate-spike') return a.observed['throttledPer60s'] === undefined;
+  return true;
 }
 
 function round(x: number, d = 2): number {
@@ -641,7 +659,7 @@ export class Detector {
       return;
     }
     this.#pendingKeys.push(ks);
-    ks.pending = { alert, releaseAtMs: tsMs + spec.holdMs, subject, shareAtRaise: spec.damp === null || spec.damp === 'adoption' ? { share: 0, devices: 0 } : this.#contextShare(ks.cohort, tsMs, spec.damp) };
+    ks.pending = { alert, releaseAtMs: tsMs + spec.holdMs, subject, shareAtRaise: spec.damp === null || spec.damp === 'adoption' ? { share: 0, devices: 0 } : this.#contextShare(ks.cohort, tsMs, spec.damp, churnExplains(alert)) };
   }
 
   #emit(a: Alert): void {
@@ -649,9 +667,9 @@ export class Detector {
     this.#stats.alerts++;
   }
 
-  #contextShare(c: Cohort, tsMs: number, cls: DampClass): { share: number; devices: number } {
+  #contextShare(c: Cohort, tsMs: number, cls: DampClass, churnExplains = true): { share: number; devices: number } {
     const same = c.ctx.share(tsMs, cls);
-    if (cls === 'flapping' || same.share >= this.thresholds.dampShare) return same;
+    if (cls === 'flapping' || !churnExplains || same.share >= this.thresholds.dampShare) return same;
     // A reboot storm: many devices of the cohort reconnected at once; their transients are benign.
     const churn = c.ctx.share(tsMs, 'churn');
     return churn.share > same.share ? churn : same;
@@ -672,7 +690,7 @@ export class Detector {
       damp = p.subject?.adopted === true;
       share = c.keys > 0 ? Math.min(1, devices / c.keys) : 0;
     } else if (spec.damp !== null) {
-      ({ share, devices } = this.#contextShare(c, tsMs, spec.damp));
+      ({ share, devices } = this.#contextShare(c, tsMs, spec.damp, churnExplains(p.alert)));
       if (p.shareAtRaise.share > share) ({ share, devices } = p.shareAtRaise);
       damp = share >= this.thresholds.dampShare && devices >= this.thresholds.dampMinDevices;
     }
@@ -1046,6 +1064,23 @@ export class Detector {
         c.ctx.markElevated(r.tsMs, 'churn', ks.h);
         if (g.openSession === ev.sessionId) g.openSession = -1;
         break;
+      case 'limit_exceeded': {
+        // The gateway's configured ceiling is the baseline: a well-behaved device never meets it,
+        // so being throttled again and again is a flood whatever the cohort's learnt rates are.
+        if (ev.reason !== 'message_rate' && ev.reason !== 'byte_rate' && ev.reason !== 'connection_rate') break;
+        const n = g.throttled.add(r.tsMs);
+        const s = soften(n / t.throttledPer60s);
+        score = Math.max(score, s);
+        if (s >= 0.3) c.ctx.markElevated(r.tsMs, 'rate', ks.h);
+        if (s >= 0.5) this.#raise(ks, 'rate-spike', r.tsMs, s, `throttled by the gateway ${Math.round(n)} times in the last minute (${ev.reason}): sending faster than the gateway allows any device`, { throttledPer60s: round(n, 1), reason: ev.reason }, { thresholdPer60s: t.throttledPer60s, note: 'gateway rate ceiling' });
+        break;
+      }
+      case 'attestation_failed':
+        // The verifier's verdict is already the evidence: one failed quote is enough (never damped —
+        // a cohort-wide mismatch is a worm or a roll-out nobody registered, both worth an operator).
+        score = Math.max(score, 0.95);
+        this.#raise(ks, 'attestation-mismatch', r.tsMs, 0.95, `attestation failed: ${ev.reason ?? 'mismatch'}${ev.detail ? ` (${ev.detail.slice(0, 200)})` : ''}`, { reason: ev.reason ?? '', detail: (ev.detail ?? '').slice(0, 200) }, { expected: 'measurements matching a registered reference value' });
+        break;
       case 'duplicate_identity': {
         const prev = /from (\S+)/.exec(ev.detail ?? '')?.[1];
         score = Math.max(score, this.#duplicate(ks, g, r, addr, prev === undefined ? undefined : normaliseAddress(prev)));
@@ -1160,7 +1195,13 @@ export class Detector {
     ms.self.update(x);
     let score = soften(Math.abs(rz) / t.telemetryZ);
     if (Math.abs(rz) >= 3) c.ctx.markElevated(r.tsMs, 'telemetry', ks.h);
-    if (!young && cm.level.n >= 20) {
+    // While the cohort learns, each device's usual offset is still settling: residuals are scored
+    // but raise nothing, and the CUSUM starts from zero once the cohort is mature.
+    const learning = !this.#mature(c);
+    if (learning) {
+      ms.pos = 0;
+      ms.neg = 0;
+    } else if (!young && cm.level.n >= 20) {
       const rc = Math.max(-4, Math.min(4, rz));
       // CUSUM with reference k = 1 σ: shifts of ≥ 2 σ are found in a few samples, noise stays near 0.
       ms.pos = Math.max(0, ms.pos + rc - 1);
@@ -1175,7 +1216,7 @@ export class Detector {
         ms.neg = 0;
       }
     }
-    if (Math.abs(rz) >= t.telemetryZ) {
+    if (Math.abs(rz) >= t.telemetryZ && !learning) {
       this.#raise(ks, 'telemetry-zscore', r.tsMs, score, `${r.metric} = ${round(x, 3)}: robust z ${round(rz, 1)} against ${young ? `the ${c.name} cohort (new device)` : 'the device\'s usual offset from its cohort'} (own z ${round(selfZ, 1)})`, { metric: r.metric, value: round(x, 4), robustZ: round(rz, 2), ownZ: round(selfZ, 2) }, { cohortLevel: round(level, 4), usualOffset: young ? 0 : round(ms.offset.level, 4), scale: round(scale, 4), deviceLevel: round(ms.self.level, 4) });
     }
     if (score > ks.modelScore * Math.exp(-(r.tsMs - ks.modelScoreMs) / 60_000)) {

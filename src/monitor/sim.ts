@@ -10,7 +10,7 @@ import type { FlowRecord, GatewayRecord, Signal, TelemetryRecord } from './signa
 
 export const DEVICE_TYPES = ['camera', 'thermostat', 'lock', 'plc', 'sensor', 'gateway'] as const;
 export type DeviceType = (typeof DEVICE_TYPES)[number];
-export const ATTACK_KINDS = ['scan', 'bruteforce', 'ddos', 'exfil', 'lateral', 'c2', 'clone', 'drift'] as const;
+export const ATTACK_KINDS = ['scan', 'bruteforce', 'ddos', 'exfil', 'lateral', 'c2', 'clone', 'firmware', 'drift'] as const;
 export type AttackKind = (typeof ATTACK_KINDS)[number];
 export const BENIGN_KINDS = ['rollout', 'outage', 'late-join', 'reboot-storm'] as const;
 export type BenignKind = (typeof BENIGN_KINDS)[number];
@@ -181,7 +181,7 @@ export function simulateFleet(o: SimOptions = {}): Fleet {
   for (let r = 0; r < (o.attacksPerKind ?? 0); r++) {
     for (const kind of ATTACK_KINDS) {
       const s = at();
-      const dur = { scan: 5, bruteforce: 5, ddos: 3, exfil: 5, lateral: 10, c2: 30, clone: 10, drift: 90 }[kind] * MIN;
+      const dur = { scan: 5, bruteforce: 5, ddos: 3, exfil: 5, lateral: 10, c2: 30, clone: 10, firmware: 15, drift: 90 }[kind] * MIN;
       const index = episodes.length;
       let keys: string[];
       let detectable = s;
@@ -292,6 +292,8 @@ export function simulateFleet(o: SimOptions = {}): Fleet {
           push(gw(s.switchAt + 45_000, 'disconnect', d.ip, s.session, { deviceId: d.id }));
           s.session = sid++;
           push(gw(s.switchAt + 75_000, 'connect', d.ip, s.session, { deviceId: d.id }));
+          // The operator registered the new image's reference values before the roll-out.
+          push(gw(s.switchAt + 76_000, 'attestation_verified', d.ip, s.session, { deviceId: d.id, reason: 'ok', detail: 'firmware 2.0.0' }));
         }
         // Benign: reboot storm.
         if (s.rebootAt >= c0 && s.rebootAt < c1) {
@@ -401,6 +403,21 @@ export function simulateFleet(o: SimOptions = {}): Fleet {
               push(gw(t + 20_000, 'duplicate_identity', d.ip, sid, { deviceId: d.id, reason: 'replaced', detail: `existing session ${evilSession} from ${evil}` }), e.index);
               s.session = sid++;
               push(gw(t + 20_001, 'connect', d.ip, s.session, { deviceId: d.id }), e.index);
+            }
+            break;
+          }
+          case 'firmware': {
+            // Tampered image: the device reboots into it, and every quote it sends from then on
+            // (at connect, then every 5 min) matches no reference value.
+            if (d === undefined) break;
+            const s = st.get(d.id) as DevState;
+            if (a0 === e.startMs) {
+              push(gw(a0, 'disconnect', d.ip, s.session, { deviceId: d.id, reason: 'client_disconnect' }), e.index);
+              s.session = sid++;
+              push(gw(a0 + 20_000, 'connect', d.ip, s.session, { deviceId: d.id }), e.index);
+            }
+            for (let t = e.startMs + 25_000; t < a1; t += 5 * MIN) {
+              if (t >= a0) push(gw(t, 'attestation_failed', d.ip, s.session, { deviceId: d.id, reason: 'pcr_mismatch', detail: 'PCR 0 (sha256) matches no reference value for firmware 1.4.2' }), e.index);
             }
             break;
           }
