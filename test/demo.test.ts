@@ -23,4 +23,12 @@ it('the demo enrolls over EST, enforces at the gateway, and cuts a revoked devic
   assert.match(out.text, /subscribe segments\/ot\/# → refused/);
   assert.match(out.text, /publish devices\/plc-\S+\/cmd → refused/);
   assert.match(out.text, /live MQTT session closed by the gateway \d+ ms after the revocation/);
+  assert.match(out.text, /Dashboard https:\/\/localhost:\d+\/ {2}user demo, password \S+, TOTP secret [A-Z2-7]+/);
+  // The closed loop: an attack through the real gateway is detected and a playbook quarantines it.
+  assert.match(out.text, /attack detected: yes/);
+  assert.match(out.text, /response: quarantine \(applied\) by playbook step quarantine-/);
+  // The tampered-firmware device: attestation fails, trust falls, it is quarantined.
+  assert.match(out.text, /attestation failed: event-log-pcr-mismatch/);
+  assert.match(out.text, /✔ thermostat-\S+: state quarantined, trust \d+ → \d+/);
+  assert.equal((out.text.match(/: state quarantined/g) ?? []).length, 2, out.text);
 });

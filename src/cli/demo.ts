@@ -7,10 +7,15 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { makeConfig } from '../common/config.js';
 import { ControlPlane, startServer } from '../api/index.js';
-import { enroll, checkOcsp, connectDevice } from '../agent/index.js';
+import { enroll, checkOcsp, connectDevice, attestOnce, demoTamperedFirmware } from '../agent/index.js';
+import { encodeEventLog, TPM_ALG } from '../attest/index.js';
+import { runFullSim } from '../sim/index.js';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { writeServeFiles } from './serve-files.js';
 
@@ -40,6 +45,22 @@ const FLEET = [
   { name: 'warehouse sensor', type: 'sensor', segment: 'building', keyType: 'p256' as const },
 ];
 
+/** Waits (up to 15 s) for the playbooks to act on these devices, then shows state, trust and actions. */
+async function showResponse(cp: ControlPlane, ids: string[], trustBefore?: number | null): Promise<void> {
+  for (const id of ids) {
+    const deadline = Date.now() + 15_000;
+    let d = await cp.inventory.get(id);
+    while (d.state !== 'quarantined' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      d = await cp.inventory.get(id);
+    }
+    const actions = await cp.store.db.selectFrom('response_actions').select(['action', 'status', 'step', 'reason']).where('device_id', '=', id).orderBy('ts').execute();
+    const trust = trustBefore === undefined ? `${d.trustScore ?? '-'}` : `${trustBefore ?? '-'} → ${d.trustScore ?? '-'}`;
+    info(`${d.state === 'quarantined' ? c(32, '✔') : c(31, '✘')} ${id}: state ${d.state}, trust ${trust}`);
+    for (const a of actions) info(`    response: ${a.action} (${a.status}) by playbook step ${a.step} — ${a.reason}`.slice(0, 170));
+  }
+}
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'zeta-demo-'));
   console.log(c(1, 'Zeta demo: device identity from enrollment to revocation'));
@@ -66,6 +87,10 @@ async function main(): Promise<void> {
   const demoTotp = await cp.iam.operators.provisionTotp(demoOp.id, 'demo');
   info(`Dashboard ${api}/  user demo, password ${demoPassword}, TOTP secret ${demoTotp.secret}`);
   info(`  (add the secret to an authenticator app; run with --keep to leave the server up and watch; build it once with npm run build:web)`);
+  // On a desktop, open it so the attack and the quarantine below can be watched live.
+  if (process.stdout.isTTY === true && (process.env.DISPLAY !== undefined || process.env.WAYLAND_DISPLAY !== undefined)) {
+    spawn('xdg-open', [`${api}/`], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
+  }
 
   step(3, `an operator registers ${FLEET.length} devices; each gets a one-time enrollment token`);
   const devices = [];
@@ -142,7 +167,34 @@ async function main(): Promise<void> {
   const crl = await fetch(`${h.pkiUrl}/crl/${cp.authority.activeIssuing.id}.crl`);
   info(`CRL at ${h.pkiUrl}/crl/${cp.authority.activeIssuing.id}.crl: ${(await crl.arrayBuffer()).byteLength} bytes, rebuilt in the revoking transaction`);
 
-  step(10, 'the audit trail: every act above, hash-chained and signed');
+  step(10, 'a fleet runs through the gateway; an attacker takes over one device and reaches for another segment');
+  const simOut = join(dataDir, 'sim');
+  let attacked: string[] = [];
+  const seen = new Set<string>();
+  for await (const ev of runFullSim({ server: api, token: init.adminToken, caFile: files.caBundlePath, mqtt: mqttUrl, devices: 8, speed: 600, warmupS: 5, settleS: 35, attacks: ['lateral'], outDir: simOut, prefix: 'demo' })) {
+    if (ev.type === 'phase' && ev.phase !== 'attack' && !seen.has(ev.phase)) { seen.add(ev.phase); info(`${c(2, ev.phase.padEnd(8))} ${ev.message}`); }
+    if (ev.type === 'attack') { attacked = [...ev.episode.keys]; info(`${c(31, 'attack')}   ${attacked.join(', ')}: ${ev.description}`); }
+    if (ev.type === 'alert' && ev.episode !== null) info(`${c(33, 'alert')}    ${ev.alert.rule} on ${ev.alert.key} (${ev.alert.severity}): ${ev.alert.summary ?? ''}`.slice(0, 160));
+    if (ev.type === 'done') info(`${ev.summary.devices} devices, ${ev.summary.messagesPublished} messages through the gateway; attack detected: ${ev.summary.detected > 0 ? c(32, 'yes') : c(31, 'no')}`);
+  }
+  await showResponse(cp, attacked.filter((k) => !/^\d/.test(k)));
+
+  const thermo = enrolled.find((d) => d.type === 'thermostat')!;
+  step(11, `${thermo.id} boots tampered firmware: its attestation fails, its trust falls, the playbook quarantines it`);
+  // The vendor image's measurement, as the device's own log (no TPM here: a software attestation key).
+  const bootLog = (kernel: string): Buffer => encodeEventLog({
+    format: 'crypto-agile', specId: { platformClass: 0, specVersion: '2.0.0', uintnSize: 2, algorithms: [{ algId: TPM_ALG.SHA256, digestSize: 32 }] },
+    events: [{ seq: 0, pcr: 9, type: 13, typeName: 'EV_IPL', digests: new Map([[TPM_ALG.SHA256, createHash('sha256').update(kernel).digest()]]), data: Buffer.from(kernel) }],
+  });
+  writeFileSync(join(thermo.dir, 'eventlog.bin'), bootLog('kernel: vendor image'));
+  const good = await attestOnce({ server: api, dir: thermo.dir });
+  info(`${c(32, '✔')} attestation ${good.status} (${good.method} key${good.weaker ? ', marked weaker than a TPM' : ''}); trust on first use pins these measurements`);
+  const trustBefore = (await cp.inventory.get(thermo.id)).trustScore;
+  const bad = await demoTamperedFirmware({ server: api, dir: thermo.dir });
+  info(`${c(31, '✘')} attestation ${bad.status}: ${bad.reason ?? ''} — the log the device sent does not give the PCRs it signed`);
+  await showResponse(cp, [thermo.id], trustBefore);
+
+  step(12, 'the audit trail: every act above, hash-chained and signed');
   await cp.audit.checkpoint();
   const v = await cp.audit.verify();
   const entries = await cp.audit.list({ limit: 1000 });

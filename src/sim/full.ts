@@ -325,8 +325,8 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
   // --- collect ---------------------------------------------------------------------------------
   yield { type: 'phase', phase: 'collect', message: 'reading the server\'s alerts (GET /api/v1/alerts)' };
   const ours = new Set([...fleet.map((d) => d.id), ...episodes.flatMap((e) => e.keys)]);
-  const got = await api.json<{ alerts: Alert[] }>('GET', '/api/v1/alerts?limit=2000');
-  const alerts = got.alerts.filter((a) => ours.has(a.key) && a.atMs >= t0);
+  const got = await api.json<{ alerts: unknown[] }>('GET', '/api/v1/alerts?limit=2000');
+  const alerts = got.alerts.map(asAlert).filter((a): a is Alert => a !== undefined && ours.has(a.key) && a.atMs >= t0);
   writeFileSync(files.alerts as string, alerts.map((a) => JSON.stringify(a)).join('\n') + (alerts.length > 0 ? '\n' : ''));
   const results: FullEpisodeResult[] = [];
   const matched = new Set<Alert>();
@@ -488,3 +488,18 @@ export async function* runFullSim(o: FullSimOptions): AsyncGenerator<FullProgres
   }
 }
 
+/**
+ * The server persists alerts (src/response): `{id, at, key, rule, severity, score, summary,
+ * explanation}` where `explanation` is the detector's alert. Read either shape; anything else is
+ * skipped rather than guessed at.
+ */
+function asAlert(v: unknown): Alert | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  if (typeof r.atMs === 'number' && typeof r.key === 'string') return r as unknown as Alert;
+  if (typeof r.at !== 'string' || typeof r.key !== 'string' || typeof r.rule !== 'string') return undefined;
+  const atMs = Date.parse(r.at);
+  if (!Number.isFinite(atMs)) return undefined;
+  const ex = (typeof r.explanation === 'object' && r.explanation !== null ? r.explanation : {}) as Record<string, unknown>;
+  return { ...(ex as object), id: String(r.id), at: r.at, atMs, key: r.key, rule: r.rule, severity: r.severity, score: r.score, summary: r.summary, level: 'device' } as unknown as Alert;
+}
