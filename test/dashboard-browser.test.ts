@@ -11,6 +11,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { startTestServer, type TestServer } from './helpers.js';
 import { createOperator, totpNow, type CreatedOperator } from './iam-helpers.js';
 import { ManualClock } from '../src/common/clock.js';
+import { emitChange } from '../src/store/index.js';
 import { ensureWebBuilt, launchChromium, screenshotDir, serverSpkiPin, uiLoginTotp } from './dashboard-helpers.js';
 
 describe('dashboard in Chromium', () => {
@@ -269,5 +270,25 @@ describe('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('form', { name: 'Sign in' }).waitFor();
     assert.equal(await page.evaluate(async () => (await fetch('/api/v1/overview')).status), 401);
+  });
+  it('alerts: a raised alert shows its explanation; acknowledging it records who did', async () => {
+    // The attestation service reports a failed attestation on the change feed; the response engine
+    // persists the alert (and the default playbook quarantines the thermostat).
+    await s.cp.store.writeTx(async (tx) => { await emitChange(tx, clock.now(), 'device.attestation_failed', 'th-1', { reason: 'event-log-pcr-mismatch', code: 'ZETA_ERR_ATTESTATION_FAILED' }); });
+    await s.h.feed.poll();
+    for (let i = 0; i < 100 && (await s.cp.store.db.selectFrom('alerts').select('id').where('device_id', '=', 'th-1').execute()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const page = await (await newContext()).newPage();
+    await uiLoginTotp(page, base, login(devops));
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.getByRole('heading', { name: /attestation-failed on th-1/ }).waitFor();
+    await page.getByText(/event-log-pcr-mismatch/).first().waitFor();
+    await page.getByLabel('Note').fill('firmware rollback scheduled');
+    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByRole('list', { name: 'Alerts' }).getByText(/attestation-failed · acknowledged/).waitFor();
+    await page.screenshot({ path: join(shots, 'alerts.png'), fullPage: true });
+    const row = await s.cp.store.db.selectFrom('alerts').selectAll().where('device_id', '=', 'th-1').executeTakeFirstOrThrow();
+    assert.equal(row.state, 'acknowledged');
+    assert.equal(row.updated_by, 'operator:dora');
+    assert.equal(row.note, 'firmware rollback scheduled');
   });
 });
