@@ -917,6 +917,8 @@ export class Detector {
     }
     // Rule: toward another internal segment.
     const dstSeg = this.#segmentOf(r.respH);
+    // A path the cohort already uses inside the organisation (own segment, or an adopted pair).
+    let knownPath = dstSeg !== undefined && dstSeg === ks.segment;
     if (dstSeg !== undefined && ks.segment !== undefined && dstSeg !== ks.segment) {
       f.c[o + 7] = (f.c[o + 7] ?? 0) + 1;
       const pairName = ks.lastPairSeg === dstSeg ? ks.lastPairName : `${ks.segment}>${dstSeg}`;
@@ -925,6 +927,7 @@ export class Detector {
       // INVARIANT: a segment pair becomes the cohort's own only when a quarter of the cohort uses it
       // (a roll-out), never because a few compromised devices did (lateral movement spreading).
       const pair = c.pairs.touch(pairName, ks.h, r.tsMs, learning, Math.max(t.adoptDevices, Math.ceil(c.keys / 4)));
+      knownPath = pair.adopted;
       if (!pair.adopted && !learning) {
         score = Math.max(score, 0.9);
         this.#raise(ks, 'cross-segment', r.tsMs, 0.9, `traffic from segment ${ks.segment} to segment ${dstSeg} (${r.respH}:${r.respP}, ${r.connState || 'no state'}), which ${c.name} devices do not use`, { from: ks.segment, to: dstSeg, destination: `${r.respH}:${r.respP}` }, { knownPairDevices: pair.devices(), adoptAt: Math.max(t.adoptDevices, Math.ceil(c.keys / 4)) });
@@ -957,7 +960,10 @@ export class Detector {
         this.#raise(ks, 'rate-spike', r.tsMs, s, sNew >= sAll ? `${Math.round(newBytes / 1e3)} kB sent in 60 s to destinations ${c.name} devices do not use (last ${r.respH}:${r.respP})` : `${Math.round(bytes60 / 1e3)} kB sent in 60 s, usually ~${Math.round(Math.expm1(base.level) / 1e3)} kB`, { bytesOutPer60s: bytes60, bytesToUnusedDestinationsPer60s: newBytes, destination: `${r.respH}:${r.respP}` }, { typicalBytesOutPer60s: Math.round(Math.expm1(base.level)), source: dev ? 'device' : 'cohort', unusedDestinationThreshold: Math.round(thrNew) });
     }
     // Rule: beacon-like periodic connections to a destination the cohort does not use.
-    score = Math.max(score, this.#beacon(ks, f, c, r, subj, learning));
+    // Periodic traffic to a host on a segment path the cohort already uses (a new sensor reporting to
+    // its own site gateway, which no other sensor happens to use) is not C2: beacons are judged for
+    // external destinations and for internal paths the cohort does not use.
+    score = Math.max(score, this.#beacon(ks, f, c, r, subj, learning || knownPath));
 
     if (++f.sinceScore >= 16 && (f.sinceScore & 15) === 0) this.#closeFlowWindow(ks, f, c, f.bucket, false);
     return Math.max(score, ks.modelScore * Math.exp(-(r.tsMs - ks.modelScoreMs) / 60_000));
