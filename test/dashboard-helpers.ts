@@ -1,9 +1,9 @@
 /** Shared by the dashboard tests: HTTPS calls that trust the test CA, the built app, Chromium. */
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'node:https';
 import type { Browser, Page } from 'playwright-core';
 import { execFileP } from './helpers.js';
+import { https, type HttpResult } from './iam-helpers.js';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const DIST = join(ROOT, 'web', 'dist');
@@ -20,35 +20,13 @@ export function screenshotDir(): string {
   return SCREENSHOTS;
 }
 
-export interface Res { status: number; headers: Record<string, string | string[] | undefined>; body: string; json: <T = Record<string, unknown>>() => T }
+export type Res = HttpResult;
 
 /** One HTTPS request, verifying the server against the test CA bundle (no verification switched off). */
 export function call(apiUrl: string, caBundlePath: string, method: string, path: string, o: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Res> {
-  const url = new URL(path, apiUrl.replace('127.0.0.1', 'localhost'));
-  const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method, ca: readFileSync(caBundlePath),
-      headers: {
-        ...(o.token === undefined ? {} : { authorization: `Bearer ${o.token}` }),
-        ...(payload === undefined ? {} : { 'content-type': typeof o.body === 'string' ? 'text/plain' : 'application/json', 'content-length': String(Buffer.byteLength(payload)) }),
-        ...o.headers,
-      },
-    }, (res) => {
-      let b = '';
-      res.on('data', (d: Buffer) => { b += d.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, json: <T>() => JSON.parse(b) as T }));
-    });
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+  return https(apiUrl, readFileSync(caBundlePath), method, path, o);
 }
 
-/**
- * SHA-256 of the server certificate's SubjectPublicKeyInfo, base64: read from a TLS connection that
- * first verifies the server against the test CA, so the pin is of a certificate we already trust.
- */
 export async function serverSpkiPin(apiUrl: string, caBundlePath: string): Promise<string> {
   const { connect } = await import('node:tls');
   const { createHash, X509Certificate } = await import('node:crypto');

@@ -3,14 +3,9 @@
  * the reference values (register one, import many, list). Deny by default like every route table.
  */
 import { z } from 'zod';
-import { ZetaError } from '../common/errors.js';
+import { parse } from './parse-input.js';
 import type { ApiRoute } from './routes.js';
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new ZetaError('ZETA_ERR_VALIDATION', r.error.issues.map((i) => `${where}${i.path.length > 0 ? '.' + i.path.map(String).join('.') : ''}: ${i.message}`).join('; '));
-  return r.data;
-}
 
 const idParam = z.strictObject({ id: z.string().min(1).max(128) });
 const EXAMPLE_REFERENCE = { model: 'cam-x1', firmwareVersion: '1.4.2', alg: 'sha256', ipl: ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'] };

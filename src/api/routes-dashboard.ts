@@ -4,6 +4,7 @@
  * authentication and role table as the rest of the API; nothing is public.
  */
 import { z } from 'zod';
+import { parse } from './parse-input.js';
 import { sql } from 'kysely';
 import type { ServerResponse } from 'node:http';
 import type { ApiRoute, RouteContext } from './routes.js';
@@ -64,14 +65,6 @@ export async function credentialStillValid(cp: ControlPlane, caller: Caller): Pr
   return op !== undefined && op.disabled_at === null;
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${where}${i.path.length > 0 ? '.' + i.path.map(String).join('.') : ''}: ${i.message}`);
-    throw new ZetaError('ZETA_ERR_VALIDATION', problems.join('; '), { fields: { problems } });
-  }
-  return r.data;
-}
 
 async function countBy(ctx: RouteContext, column: 'state' | 'segment'): Promise<Record<string, number>> {
   const rows = await ctx.cp.store.db.selectFrom('devices').select([column, (eb) => eb.fn.countAll<number>().as('n')]).groupBy(column).execute();

@@ -4,18 +4,11 @@
  * becomes authenticated, so they cannot sit behind the table's authentication.
  */
 import { z } from 'zod';
+import { parse } from './parse-input.js';
 import { ZetaError } from '../common/errors.js';
 import { ROLES, PERMISSIONS, type ApprovalAction, type Permission } from '../iam/index.js';
 import type { ApiRoute, RouteContext } from './routes.js';
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${where}${i.path.length > 0 ? '.' + i.path.map(String).join('.') : ''}: ${i.message}`);
-    throw new ZetaError('ZETA_ERR_VALIDATION', problems.join('; '), { fields: { problems } });
-  }
-  return r.data;
-}
 
 const idOf = (ctx: RouteContext): string => parse(z.strictObject({ id: z.string().min(1).max(128) }), ctx.req.params, 'path').id;
 const scopeSchema = z.strictObject({ sites: z.array(z.string().max(128)).max(100).optional(), segments: z.array(z.string().max(128)).max(100).optional() });

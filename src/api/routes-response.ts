@@ -5,6 +5,7 @@
  * store directly: alerts and actions are rows, playbooks are versions.
  */
 import { z } from 'zod';
+import { parse } from './parse-input.js';
 import type { Readable } from 'node:stream';
 import type { ApiRoute, RouteContext } from './routes.js';
 import { ZetaError } from '../common/errors.js';
@@ -13,14 +14,6 @@ import { responseEngine } from './response-wiring.js';
 import { inScopeOnly } from './scope.js';
 
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${where}${i.path.length > 0 ? '.' + i.path.map(String).join('.') : ''}: ${i.message}`);
-    throw new ZetaError('ZETA_ERR_VALIDATION', problems.join('; '), { fields: { problems } });
-  }
-  return r.data;
-}
 
 const idParam = z.strictObject({ id: z.string().min(1).max(128) });
 const alertQuery = z.strictObject({

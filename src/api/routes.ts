@@ -8,6 +8,7 @@
  * renders the same table, so the documentation cannot drift from what is enforced.
  */
 import { z } from 'zod';
+import { parse } from './parse-input.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ControlPlane } from './control-plane.js';
 import type { Permission, Principal } from '../iam/index.js';
@@ -79,14 +80,6 @@ export interface ApiRoute {
   handler: (ctx: RouteContext) => Promise<unknown>;
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${where}${i.path.length > 0 ? '.' + i.path.map(String).join('.') : ''}: ${i.message}`);
-    throw new ZetaError('ZETA_ERR_VALIDATION', problems.join('; '), { fields: { problems } });
-  }
-  return r.data;
-}
 
 const listQuery = z.strictObject({
   type: z.string().max(32).optional(),
