@@ -4,26 +4,15 @@
  * key binding, the result history and the "re-attest now" flag. The verifier itself stays pure;
  * this is the `ReferenceValueStore` it is given, plus the records around it.
  */
-import { z } from 'zod';
 import { ZetaError } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import type { Store, Tx } from '../store/index.js';
 import type { EkTrust } from './ak-binding.js';
-import type { ReferenceValueStore, ReferenceValues } from './reference-values.js';
+import { referenceValuesSchema, type ReferenceValueStore, type ReferenceValues } from './reference-values.js';
 
 export type ReferenceOrigin = 'registered' | 'imported' | 'tofu';
 
-const hex = z.string().regex(/^[0-9a-f]{40,128}$/, 'lower-case hex digest');
-/** The same shape MemoryReferenceStore accepts (reference-values.ts); refused before any write. */
-export const referenceValuesSchema = z.strictObject({
-  model: z.string().min(1).max(200),
-  firmwareVersion: z.string().min(1).max(200),
-  alg: z.enum(['sha1', 'sha256', 'sha384', 'sha512']),
-  firmware: z.array(hex).max(10000).optional(),
-  bootApplications: z.array(hex).max(10000).optional(),
-  ipl: z.array(hex).max(10000).optional(),
-  secureBoot: z.strictObject({ enabled: z.boolean().optional(), pk: hex.optional(), kek: hex.optional(), db: hex.optional(), dbx: hex.optional() }).optional(),
-});
+export { referenceValuesSchema };
 
 /** Bulk import bound: a vendor's whole catalogue fits, a runaway file does not. */
 export const MAX_IMPORTED_REFERENCES = 5000;

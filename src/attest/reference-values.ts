@@ -25,19 +25,18 @@ export interface ReferenceValues {
   };
 }
 
-const hex = z.string().regex(/^[0-9a-f]{40,128}$/);
-const referenceSchema = z
-  .object({
-    model: z.string().min(1).max(200),
-    firmwareVersion: z.string().min(1).max(200),
-    alg: z.enum(['sha1', 'sha256', 'sha384', 'sha512']),
-    firmware: z.array(hex).max(10000).optional(),
-    bootApplications: z.array(hex).max(10000).optional(),
-    ipl: z.array(hex).max(10000).optional(),
-    secureBoot: z.object({ enabled: z.boolean().optional(), pk: hex.optional(), kek: hex.optional(), db: hex.optional(), dbx: hex.optional() }).strict().optional(),
-  })
-  .strict();
-const fileSchema = z.object({ version: z.literal(1), references: z.array(referenceSchema).max(10000), devices: z.record(z.string(), referenceSchema).optional() }).strict();
+const hex = z.string().regex(/^[0-9a-f]{40,128}$/, 'lower-case hex digest');
+/** Reference values of one model + firmware version; the one shape the memory and DB stores take. */
+export const referenceValuesSchema = z.strictObject({
+  model: z.string().min(1).max(200),
+  firmwareVersion: z.string().min(1).max(200),
+  alg: z.enum(['sha1', 'sha256', 'sha384', 'sha512']),
+  firmware: z.array(hex).max(10000).optional(),
+  bootApplications: z.array(hex).max(10000).optional(),
+  ipl: z.array(hex).max(10000).optional(),
+  secureBoot: z.strictObject({ enabled: z.boolean().optional(), pk: hex.optional(), kek: hex.optional(), db: hex.optional(), dbx: hex.optional() }).optional(),
+});
+const fileSchema = z.object({ version: z.literal(1), references: z.array(referenceValuesSchema).max(10000), devices: z.record(z.string(), referenceValuesSchema).optional() }).strict();
 
 export type ReferenceSource = 'model' | 'device';
 
@@ -61,7 +60,7 @@ export class MemoryReferenceStore implements ReferenceValueStore {
   readonly #devices = new Map<string, ReferenceValues>();
 
   register(ref: ReferenceValues): void {
-    this.#models.set(key(ref.model, ref.firmwareVersion), referenceSchema.parse(ref) as ReferenceValues);
+    this.#models.set(key(ref.model, ref.firmwareVersion), referenceValuesSchema.parse(ref) as ReferenceValues);
   }
 
   async forModel(model: string, firmwareVersion: string): Promise<ReferenceValues | undefined> {

@@ -11,15 +11,8 @@ import { ControlPlane } from '../api/index.js';
 import { attestLoop, attestOnce, parseDuration, type AttestRoundResult } from '../agent/index.js';
 import { apiCall, resolveClient } from './client.js';
 import { print, reportError } from './output.js';
+import type { Common } from './main.js';
 
-interface Common {
-  data?: string;
-  config?: string;
-  json?: boolean;
-  server?: string;
-  token?: string;
-  caFile?: string;
-}
 
 export interface AttestCommandHelpers {
   withCommon(cmd: Command, opts?: { remote?: boolean }): Command;
